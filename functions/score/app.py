@@ -1,0 +1,29 @@
+"""Score: the champion scores a batch of new applications into ml.scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from credit_risk.decisions import load_decision_policy
+from credit_risk.observability import logger
+from credit_risk.registry import Registry
+from credit_risk.runtime import get_runtime
+from credit_risk.serving import score_batch
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Score ``event['batch_id']``; a pipeline without a champion yet skips scoring."""
+    runtime = get_runtime()
+    registry = Registry(
+        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
+    )
+    return score_batch(
+        engine=runtime.engine,
+        contract=runtime.contract,
+        registry=registry,
+        policy=load_decision_policy(),
+        batch_id=event["batch_id"],
+    )

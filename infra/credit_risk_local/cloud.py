@@ -1,0 +1,437 @@
+"""The local cloud: template.yaml stood up on moto, with our handlers running in-process.
+
+Buckets (versioned, KMS-encrypted, public access blocked, with their notifications),
+secrets, the alerts topic, every function, the state machines from their real ASL with
+DefinitionSubstitutions resolved (executed by moto's Step Functions engine), and the
+retraining schedule, firable on demand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from credit_risk.runtime import reset_runtime
+from credit_risk_local.dispatch import Dispatcher, install, uninstall
+from credit_risk_local.template import (
+    TEMPLATE_PATH,
+    Context,
+    FunctionSpec,
+    functions,
+    load_template,
+    resolve,
+    resources_of_type,
+)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "CreditRisk",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def _dummy_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "code runs in-process from the repository")
+    return buffer.getvalue()
+
+
+def database_secret(database_url: str) -> dict[str, Any]:
+    """The RDS-style secret for a URL (a SQLite URL is carried whole)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return {"url": database_url}
+    return {
+        "username": url.username,
+        "password": url.password or "",
+        "host": url.host,
+        "port": url.port or 5432,
+        "dbname": url.database,
+        "engine": "postgres",
+    }
+
+
+@dataclass
+class Stack:
+    """What the local cloud created, by template logical id."""
+
+    buckets: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    schedules: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class LocalCloud:
+    """Stands template.yaml up on moto and routes Lambda invocations to our handlers."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        local_dir: Path,
+        template_path: Path = TEMPLATE_PATH,
+        pseudonym_key: str | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.local_dir = local_dir
+        self.template_path = template_path
+        self.pseudonym_key = pseudonym_key or self._stable_key("pseudonym.key")
+        self.dispatcher = Dispatcher()
+        self.stack = Stack()
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._session: boto3.session.Session | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start moto, deploy the template, and route invocations in-process."""
+        self._set_env(_FAKE_CREDENTIALS)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        install(self.dispatcher)
+        reset_runtime()
+        self._session = boto3.session.Session(region_name=REGION)
+        self.deploy()
+
+    def stop(self) -> None:
+        """Wait for running executions, then tear everything down and restore the env."""
+        try:
+            self.wait_for_idle(timeout=60)
+        finally:
+            uninstall()
+            if self._mock is not None:
+                self._mock.stop()
+                self._mock = None
+            reset_runtime()
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved_env.clear()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client against the local cloud."""
+        assert self._session is not None, "the local cloud is not started"
+        return self._session.client(service)
+
+    # ------------------------------------------------------------------ deploy
+    def _stable_key(self, name: str) -> str:
+        path = self.local_dir / name
+        if path.exists():
+            return path.read_text().strip()
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        return key
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def deploy(self) -> Stack:
+        """Create every resource the template declares that the local cloud plays."""
+        template = load_template(self.template_path)
+        ctx = Context(region=REGION, account=ACCOUNT)
+        for name, param in template.get("Parameters", {}).items():
+            ctx.refs[name] = param.get("Default", "")
+        self._name_resources(template, ctx)
+        self._create_kms(template, ctx)
+        self._create_buckets(template, ctx)
+        self._create_secrets(template, ctx)
+        self._create_topics(template, ctx)
+        specs = functions(template)
+        self._apply_environment(specs, ctx)
+        self._create_functions(specs, ctx)
+        self._create_state_machines(template, ctx)
+        self._create_notifications(specs, ctx)
+        self._create_schedules(template, ctx)
+        return self.stack
+
+    def _name_resources(self, template: dict[str, Any], ctx: Context) -> None:
+        """Give every resource its local name and ARN before any is created (they refer
+        to each other: a function's environment names a state machine that names
+        functions)."""
+        for lid, resource in template["Resources"].items():
+            kind = resource["Type"]
+            if kind == "AWS::S3::Bucket":
+                name = f"credit-risk-{lid.lower()}-local"
+                ctx.refs[lid] = name
+                ctx.attrs[(lid, "Arn")] = f"arn:aws:s3:::{name}"
+            elif kind == "AWS::Serverless::Function":
+                ctx.refs[lid] = lid
+                ctx.attrs[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{lid}"
+            elif kind == "AWS::Serverless::StateMachine":
+                arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{lid}"
+                ctx.refs[lid] = arn
+                ctx.attrs[(lid, "Name")] = lid
+                ctx.attrs[(lid, "Arn")] = arn
+            elif kind == "AWS::SNS::Topic":
+                arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:credit-risk-{lid}"
+                ctx.refs[lid] = arn
+                ctx.attrs[(lid, "TopicName")] = f"credit-risk-{lid}"
+            elif kind == "AWS::Serverless::LayerVersion":
+                ctx.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
+            else:
+                ctx.refs.setdefault(lid, lid)
+
+    def _create_kms(self, template: dict[str, Any], ctx: Context) -> None:
+        kms = self.client("kms")
+        for lid in resources_of_type(template, "AWS::KMS::Key"):
+            key = kms.create_key(Description=f"local {lid}")["KeyMetadata"]
+            ctx.refs[lid] = key["KeyId"]
+            ctx.attrs[(lid, "Arn")] = key["Arn"]
+
+    def _create_buckets(self, template: dict[str, Any], ctx: Context) -> None:
+        s3 = self.client("s3")
+        for lid, resource in resources_of_type(template, "AWS::S3::Bucket").items():
+            props = resolve(resource.get("Properties", {}), ctx)
+            name = ctx.refs[lid]
+            s3.create_bucket(Bucket=name)
+            if "VersioningConfiguration" in props:
+                s3.put_bucket_versioning(
+                    Bucket=name, VersioningConfiguration=props["VersioningConfiguration"]
+                )
+            if "BucketEncryption" in props:
+                s3.put_bucket_encryption(
+                    Bucket=name,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [
+                            {
+                                "ApplyServerSideEncryptionByDefault": rule[
+                                    "ServerSideEncryptionByDefault"
+                                ],
+                                "BucketKeyEnabled": rule.get("BucketKeyEnabled", False),
+                            }
+                            for rule in props["BucketEncryption"][
+                                "ServerSideEncryptionConfiguration"
+                            ]
+                        ]
+                    },
+                )
+            if "PublicAccessBlockConfiguration" in props:
+                s3.put_public_access_block(
+                    Bucket=name,
+                    PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"],
+                )
+            self.stack.buckets[lid] = name
+        # The TLS-only bucket policies are not applied: moto evaluates aws:SecureTransport
+        # as false for in-process calls and would deny everything. A test checks that the
+        # template declares them.
+
+    def _create_secrets(self, template: dict[str, Any], ctx: Context) -> None:
+        sm = self.client("secretsmanager")
+        values = {
+            "DatabaseSecret": database_secret(self.database_url),
+            "PseudonymSecret": {"key": self.pseudonym_key},
+            "ApiTokenSecret": {"key": self._stable_key("api-token.key")},
+        }
+        for lid in resources_of_type(template, "AWS::SecretsManager::Secret"):
+            value = values.get(lid, {"value": secrets.token_hex(16)})
+            arn = sm.create_secret(Name=f"credit-risk/{lid}", SecretString=json.dumps(value))["ARN"]
+            ctx.refs[lid] = arn
+            self.stack.secrets[lid] = arn
+
+    def _create_topics(self, template: dict[str, Any], ctx: Context) -> None:
+        sns = self.client("sns")
+        for lid in resources_of_type(template, "AWS::SNS::Topic"):
+            arn = sns.create_topic(Name=ctx.attrs[(lid, "TopicName")])["TopicArn"]
+            self.stack.topics[lid] = arn
+
+    def _apply_environment(self, specs: list[FunctionSpec], ctx: Context) -> None:
+        """Apply the stack's environment to this process once.
+
+        Functions agree on every shared resource variable; the few that differ by
+        function (its Powertools service name) are left out, since in-process
+        invocations share one environment.
+        """
+        merged: dict[str, str] = {}
+        conflicting: set[str] = set()
+        for spec in specs:
+            for key, raw in spec.environment.items():
+                value = resolve(raw, ctx)
+                if value is None:
+                    continue
+                if key in merged and merged[key] != str(value):
+                    conflicting.add(key)
+                merged[key] = str(value)
+        env = {k: v for k, v in merged.items() if k not in conflicting}
+        env["CREDIT_RISK_LOCAL_DIR"] = str(self.local_dir)
+        self._set_env(env)
+        self.stack.environment = env
+
+    def _create_functions(self, specs: list[FunctionSpec], ctx: Context) -> None:
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName="credit-risk-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        self._role = role
+        lam = self.client("lambda")
+        code = _dummy_zip()
+        for spec in specs:
+            lam.create_function(
+                FunctionName=spec.logical_id,
+                Runtime="python3.11",
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": code},
+                Timeout=900,
+            )
+            self.dispatcher.register(spec.logical_id, spec.code_dir, spec.handler)
+            self.stack.functions[spec.logical_id] = spec
+
+    def _create_state_machines(self, template: dict[str, Any], ctx: Context) -> None:
+        sfn = self.client("stepfunctions")
+        root = self.template_path.parent
+        for lid, resource in resources_of_type(template, "AWS::Serverless::StateMachine").items():
+            props = resource["Properties"]
+            definition = (root / props["DefinitionUri"]).read_text()
+            for key, raw in resolve(props.get("DefinitionSubstitutions", {}), ctx).items():
+                definition = definition.replace("${" + key + "}", str(raw))
+            arn = sfn.create_state_machine(
+                name=lid, definition=definition, roleArn=self._role
+            )["stateMachineArn"]
+            self.stack.state_machines[lid] = arn
+
+    def _create_notifications(self, specs: list[FunctionSpec], ctx: Context) -> None:
+        s3 = self.client("s3")
+        by_bucket: dict[str, list[dict[str, Any]]] = {}
+        for spec in specs:
+            for event_id, event in spec.events.items():
+                if event["Type"] != "S3":
+                    continue
+                props = resolve(event["Properties"], ctx)
+                config: dict[str, Any] = {
+                    "Id": f"{spec.logical_id}-{event_id}",
+                    "LambdaFunctionArn": ctx.attrs[(spec.logical_id, "Arn")],
+                    "Events": [props["Events"]] if isinstance(props["Events"], str) else props["Events"],
+                }
+                if "Filter" in props:
+                    config["Filter"] = {"Key": {"FilterRules": props["Filter"]["S3Key"]["Rules"]}}
+                by_bucket.setdefault(props["Bucket"], []).append(config)
+        for bucket, configs in by_bucket.items():
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket,
+                NotificationConfiguration={"LambdaFunctionConfigurations": configs},
+            )
+
+    def _create_schedules(self, template: dict[str, Any], ctx: Context) -> None:
+        scheduler = self.client("scheduler")
+        for lid, resource in resources_of_type(template, "AWS::Serverless::StateMachine").items():
+            for event_id, event in resource["Properties"].get("Events", {}).items():
+                if event["Type"] not in ("Schedule", "ScheduleV2"):
+                    continue
+                props = resolve(event["Properties"], ctx)
+                name = f"{lid}-{event_id}"
+                scheduler.create_schedule(
+                    Name=name,
+                    ScheduleExpression=props["ScheduleExpression"],
+                    FlexibleTimeWindow={"Mode": "OFF"},
+                    Target={
+                        "Arn": self.stack.state_machines[lid],
+                        "RoleArn": self._role,
+                        "Input": props.get("Input", "{}"),
+                    },
+                )
+                self.stack.schedules[name] = lid
+
+    # ------------------------------------------------------------------ operations
+    @property
+    def raw_bucket(self) -> str:
+        """The bucket files land in."""
+        return self.stack.buckets["RawBucket"]
+
+    @property
+    def artifacts_bucket(self) -> str:
+        """The bucket models, reports and snapshots live in."""
+        return self.stack.buckets["ArtifactsBucket"]
+
+    def upload(self, key: str, body: bytes) -> None:
+        """Put a file in the raw bucket; its notification invokes ingest."""
+        self.client("s3").put_object(Bucket=self.raw_bucket, Key=key, Body=body)
+
+    def fire_schedule(self, name: str | None = None) -> str:
+        """Start what a schedule targets, now; return the execution ARN."""
+        scheduler = self.client("scheduler")
+        name = name or next(iter(self.stack.schedules))
+        target = scheduler.get_schedule(Name=name)["Target"]
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=target["Arn"],
+                name=f"schedule-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
+                input=target.get("Input", "{}"),
+            )["executionArn"]
+        )
+
+    def start_training(self, payload: dict[str, Any] | None = None) -> str:
+        """Start the training state machine on demand; return the execution ARN."""
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.stack.state_machines["TrainingStateMachine"],
+                name=f"manual-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
+                input=json.dumps(payload or {"trigger": "manual"}),
+            )["executionArn"]
+        )
+
+    def wait_for_execution(self, arn: str, timeout: float = 600) -> dict[str, Any]:
+        """Block until an execution ends; return its description."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            desc: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            if desc["status"] != "RUNNING":
+                return desc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {arn} still running after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def executions(self, machine: str = "PipelineStateMachine") -> list[dict[str, Any]]:
+        """Executions of one state machine, newest first."""
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.stack.state_machines[machine]
+        )
+        items = [e for page in pages for e in page["executions"]]
+        return sorted(items, key=lambda e: e["startDate"], reverse=True)
+
+    def wait_for_idle(self, timeout: float = 600) -> None:
+        """Wait until no execution of any state machine is running."""
+        if self._mock is None:
+            return
+        for machine in self.stack.state_machines:
+            for execution in self.executions(machine):
+                if execution["status"] == "RUNNING":
+                    self.wait_for_execution(execution["executionArn"], timeout)

@@ -1,0 +1,137 @@
+"""AWS adapters: one boto3 session per container, clients created lazily and reused."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from credit_risk.errors import ConfigurationError, NotFoundError
+
+_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+_clients: dict[str, Any] = {}
+_RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """A shared boto3 client for ``service`` (one per container)."""
+    global _session
+    with _lock:
+        if service not in _clients:
+            if _session is None:
+                _session = boto3.session.Session(region_name=region)
+            _clients[service] = _session.client(service, config=_RETRIES)
+        return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (a new local cloud, or a test with a fresh mock)."""
+    global _session
+    with _lock:
+        _session = None
+        _clients.clear()
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    """``s3://bucket/key``."""
+    return f"s3://{bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into bucket and key."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ConfigurationError(f"not an s3:// URI: {uri}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+@dataclass
+class ObjectStore:
+    """Reads and writes objects in S3."""
+
+    region: str | None = None
+
+    @cached_property
+    def _s3(self) -> Any:
+        return client("s3", self.region)
+
+    def get(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        """The object's bytes; NotFoundError when it is gone."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
+                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        return body
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write an object; return its s3:// URI."""
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        return s3_uri(bucket, key)
+
+    def put_json(self, bucket: str, key: str, payload: Any) -> str:
+        """Write a JSON document; return its s3:// URI."""
+        body = json.dumps(payload, indent=2, default=str).encode()
+        return self.put(bucket, key, body, "application/json")
+
+    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> str:
+        """Copy an object; return the copy's s3:// URI."""
+        self._s3.copy_object(
+            Bucket=dest_bucket, Key=dest_key, CopySource={"Bucket": bucket, "Key": key}
+        )
+        return s3_uri(dest_bucket, dest_key)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """True when the object exists."""
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+
+
+@dataclass
+class Workflows:
+    """Starts Step Functions executions, idempotently by name."""
+
+    region: str | None = None
+
+    @cached_property
+    def _sfn(self) -> Any:
+        return client("stepfunctions", self.region)
+
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+        """Start ``name`` (or find it already started); return the execution ARN."""
+        try:
+            arn: str = self._sfn.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+            )["executionArn"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            machine = state_machine_arn.split(":stateMachine:", 1)
+            arn = f"{machine[0]}:execution:{machine[1]}:{name}"
+        return arn
+
+
+def read_secret(secret_id: str, region: str | None = None) -> dict[str, Any] | str:
+    """A Secrets Manager secret: parsed JSON when it is JSON, else the string."""
+    value: str = client("secretsmanager", region).get_secret_value(SecretId=secret_id)[
+        "SecretString"
+    ]
+    try:
+        parsed: dict[str, Any] = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return parsed

@@ -1,0 +1,71 @@
+"""Schema migrations, applied in order and recorded in ``ml.schema_version``.
+
+Each migration is a function of a connection, written once with SQLAlchemy Core so it runs
+on Postgres and on SQLite alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, MetaData, insert, inspect, select, text
+
+from credit_risk.contract import DATASETS, Contract
+from credit_risk.db import schema
+from credit_risk.db.engine import SCHEMAS, is_postgres
+from credit_risk.errors import ContractError
+
+
+def _create_fixed_tables(conn: Connection) -> None:
+    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
+    schema.metadata.create_all(conn, tables=tables)
+    schema.labels_table(schema.metadata).create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
+]
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Bring the database to the newest schema; return the versions applied now."""
+    with engine.begin() as conn:
+        if is_postgres(engine):
+            for name in SCHEMAS:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
+        schema.schema_version.create(conn, checkfirst=True)
+        done = set(conn.execute(select(schema.schema_version.c.version)).scalars())
+        applied = []
+        for version, name, apply in MIGRATIONS:
+            if version in done:
+                continue
+            apply(conn)
+            conn.execute(
+                insert(schema.schema_version).values(
+                    version=version, name=name, applied_at=datetime.now(UTC)
+                )
+            )
+            applied.append(version)
+    return applied
+
+
+def ensure_contract_tables(engine: Engine, contract: Contract) -> None:
+    """Create the staging and feature tables a contract needs, or refuse a changed one."""
+    meta = MetaData()
+    wanted = [schema.staging_table(contract, d, meta) for d in DATASETS]
+    wanted.append(schema.features_table(contract, meta))
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in wanted:
+            if inspector.has_table(table.name, schema=table.schema):
+                have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+                need = {c.name for c in table.columns}
+                if have != need:
+                    raise ContractError(
+                        f"{table.schema}.{table.name} was created for another contract "
+                        f"(missing {sorted(need - have)}, extra {sorted(have - need)}); "
+                        "use a fresh database or migrate it"
+                    )
+            else:
+                table.create(conn)

@@ -1,0 +1,199 @@
+"""Table definitions: the one source both Postgres and SQLite are migrated from.
+
+Fixed tables (object ledger, quarantine, registry, scores, audit) are declared here. The
+staging and analytics tables that hold a lender's own columns are built from the dataset
+contract by :func:`staging_table` and :func:`features_table`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+from credit_risk.contract import Contract, DatasetSpec
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    schema="ml",
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("batch_id", String(80), primary_key=True),
+    Column("dataset", String(40), nullable=False),
+    Column("bucket", String(255), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("etag", String(100)),
+    Column("version_id", String(200)),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger),
+    Column("status", String(20), nullable=False),
+    Column("rows_total", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("rows_quarantined", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("execution_arn", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dataset", "sha256", name="uq_objects_dataset_sha256"),
+    schema="staging",
+)
+
+object_keys = Table(
+    "object_keys",
+    metadata,
+    Column("bucket", String(255), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("etag", String(100), nullable=False),
+    Column("batch_id", String(80), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("bucket", "key", "etag", name="pk_object_keys"),
+    schema="staging",
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("batch_id", String(80), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("column_name", String(200), nullable=False),
+    Column("value", Text),
+    Column("rule", Text, nullable=False),
+    schema="staging",
+)
+
+quality_reports = Table(
+    "quality_reports",
+    metadata,
+    Column("batch_id", String(80), primary_key=True),
+    Column("dataset", String(40), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("report_uri", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    schema="analytics",
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_name", String(100), nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("candidate", String(60), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("data_snapshot_hash", String(64), nullable=False),
+    Column("code_version", String(60), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("promoted_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("model_name", "version", name="pk_model_versions"),
+    schema="ml",
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("application_id", String(200), nullable=False),
+    Column("customer_key", String(64), nullable=False),
+    Column("probability_of_default", Float, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("decision", String(20), nullable=False),
+    Column("expected_loss", Float),
+    Column("reasons", Text, nullable=False),
+    Column("model_version", String(40), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    schema="ml",
+)
+
+decisions_audit = Table(
+    "decisions",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("caller", String(200), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("request_id", String(80), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("model_version", String(40)),
+    Column("artifact_sha256", String(64)),
+    Column("input_sha256", String(64), nullable=False),
+    Column("output", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    schema="audit",
+)
+
+_SQL_TYPES: dict[str, type[TypeEngine[object]]] = {
+    "string": Text,
+    "category": Text,
+    "integer": BigInteger,
+    "float": Float,
+    "date": Date,
+    "boolean": Boolean,
+}
+
+
+def staging_table(contract: Contract, dataset: str, meta: MetaData | None = None) -> Table:
+    """The staging table for one dataset: the contract's columns plus batch bookkeeping."""
+    spec: DatasetSpec = contract.dataset(dataset)
+    columns = [
+        Column("_batch_id", String(80), nullable=False),
+        Column("_row_number", Integer, nullable=False),
+    ]
+    columns += [Column(name, _SQL_TYPES[col.type]()) for name, col in spec.columns.items()]
+    return Table(dataset, meta or MetaData(), *columns, schema="staging")
+
+
+def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
+    """analytics.application_features: pseudonymised keys and model inputs, no raw PII."""
+    columns = [
+        Column("application_id", String(200), primary_key=True),
+        Column("customer_key", String(64), nullable=False),
+        Column("event_date", Date, nullable=False),
+        Column("_batch_id", String(80), nullable=False),
+    ]
+    columns += [Column(name, Float) for name in contract.numeric_features]
+    columns += [Column(name, Text) for name in contract.categorical_features]
+    return Table("application_features", meta or MetaData(), *columns, schema="analytics")
+
+
+def labels_table(meta: MetaData | None = None) -> Table:
+    """analytics.labels: one outcome per application, with whether it has matured."""
+    return Table(
+        "labels",
+        meta or MetaData(),
+        Column("application_id", String(200), primary_key=True),
+        Column("target", Integer, nullable=False),
+        Column("observed_until", Date, nullable=False),
+        Column("matured", Boolean, nullable=False),
+        Column("_batch_id", String(80), nullable=False),
+        schema="analytics",
+    )

@@ -1,0 +1,77 @@
+"""One error hierarchy for the platform.
+
+The class name of each error is the error name that Step Functions ``Retry`` and ``Catch``
+match on, and the API maps each class to one HTTP status in one place.
+"""
+
+from __future__ import annotations
+
+
+class CreditRiskError(Exception):
+    """Base of every error the platform raises on purpose."""
+
+    http_status = 500
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def name(self) -> str:
+        """The error name as Step Functions and the API report it."""
+        return type(self).__name__
+
+
+class ConfigurationError(CreditRiskError):
+    """A setting, contract or configuration file is missing or invalid."""
+
+
+class ContractError(CreditRiskError):
+    """A dataset contract is malformed, or data does not fit it at all."""
+
+    http_status = 400
+
+
+class FileUnreadableError(CreditRiskError):
+    """A landed file cannot be read at all (format, encoding, header, truncation)."""
+
+
+class UnknownDatasetError(CreditRiskError):
+    """A landed object's key does not name a known dataset."""
+
+
+class QualityGateFailedError(CreditRiskError):
+    """A critical data-quality check failed; the report says which."""
+
+
+class NotFoundError(CreditRiskError):
+    """A requested entity (customer, batch, model version) does not exist."""
+
+    http_status = 404
+
+
+class ValidationError(CreditRiskError):
+    """A request or input failed validation."""
+
+    http_status = 400
+
+
+class NoChampionError(CreditRiskError):
+    """No champion model is registered, so nothing can be scored."""
+
+    http_status = 503
+
+
+class ArtifactIntegrityError(CreditRiskError):
+    """A model artifact's bytes do not match the hash recorded in the registry."""
+
+
+class InsufficientDataError(CreditRiskError):
+    """There is not enough matured, labelled data to train or evaluate."""
+
+
+class TransientError(CreditRiskError):
+    """A retryable failure of a dependency (database connection, throttling)."""
+
+    http_status = 503

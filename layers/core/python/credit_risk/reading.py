@@ -1,0 +1,83 @@
+"""Turning a landed file's bytes into a raw frame, or a one-line reason it cannot be read."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from credit_risk.errors import FileUnreadableError
+
+FORMATS = (".csv.gz", ".csv", ".parquet")
+
+
+def file_format(key: str) -> str:
+    """The format a key names by its ending: csv, csv.gz or parquet."""
+    lowered = key.lower()
+    for suffix in FORMATS:
+        if lowered.endswith(suffix):
+            return suffix[1:]
+    raise FileUnreadableError(
+        f"'{key}' is not a supported file type; use .csv, .csv.gz or .parquet"
+    )
+
+
+def _decompress(body: bytes) -> bytes:
+    try:
+        return gzip.decompress(body)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise FileUnreadableError(f"gzip data is truncated or corrupt ({exc})") from exc
+
+
+def _read_csv(body: bytes) -> pd.DataFrame:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileUnreadableError(
+            f"file is not UTF-8 text (byte 0x{body[exc.start]:02x} at position {exc.start})"
+        ) from exc
+    if not text.strip():
+        raise FileUnreadableError("file is empty")
+    if "\x00" in text:
+        raise FileUnreadableError("file contains NUL bytes; it is not a CSV text file")
+    try:
+        return pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise FileUnreadableError(f"malformed CSV: {reason}") from exc
+
+
+def _read_parquet(body: bytes) -> pd.DataFrame:
+    try:
+        table = pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError) as exc:
+        raise FileUnreadableError(f"not a readable Parquet file ({exc})") from exc
+    return table.to_pandas()
+
+
+def read_raw(body: bytes, key: str) -> pd.DataFrame:
+    """Parse a landed file into a frame of raw values (CSV cells stay text).
+
+    Raises FileUnreadableError with a one-line reason when the file cannot be read at
+    all: unsupported type, empty, not UTF-8, truncated gzip, malformed CSV or Parquet, or
+    no data rows.
+    """
+    fmt = file_format(key)
+    if not body:
+        raise FileUnreadableError("file is empty")
+    if fmt == "parquet":
+        frame = _read_parquet(body)
+    else:
+        frame = _read_csv(_decompress(body) if fmt == "csv.gz" else body)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if any(c.startswith("Unnamed:") for c in frame.columns):
+        raise FileUnreadableError("header has blank column names")
+    if frame.empty:
+        raise FileUnreadableError("file has a header but no data rows")
+    return frame

@@ -1,0 +1,93 @@
+"""The composition root: settings turned into adapters, once per container."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from credit_risk.aws import ObjectStore, Workflows, read_secret, reset_clients
+from credit_risk.contract import Contract, load_contract
+from credit_risk.db.engine import dispose_all, get_engine, sqlite_url, url_from_secret
+from credit_risk.db.migrations import ensure_contract_tables, migrate
+from credit_risk.errors import ConfigurationError
+from credit_risk.settings import Settings, get_settings
+
+
+@dataclass
+class Runtime:
+    """Everything a handler needs, built lazily from settings."""
+
+    settings: Settings
+
+    @cached_property
+    def contract(self) -> Contract:
+        return load_contract(self.settings.contract_path)
+
+    @cached_property
+    def engine(self) -> Engine:
+        s = self.settings
+        if s.database_url:
+            url = s.database_url
+        elif s.db_secret_arn:
+            secret = read_secret(s.db_secret_arn, s.aws_region)
+            if not isinstance(secret, dict):
+                raise ConfigurationError("the database secret is not a JSON object")
+            url = (
+                str(secret["url"])
+                if "url" in secret
+                else url_from_secret(secret).render_as_string(hide_password=False)
+            )
+        else:
+            url = sqlite_url(s.local_dir)
+        engine = get_engine(url)
+        migrate(engine)
+        ensure_contract_tables(engine, self.contract)
+        return engine
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.settings.aws_region)
+
+    @cached_property
+    def workflows(self) -> Workflows:
+        return Workflows(self.settings.aws_region)
+
+    @cached_property
+    def pseudonym_key(self) -> bytes:
+        s = self.settings
+        if s.pseudonym_secret_arn:
+            secret = read_secret(s.pseudonym_secret_arn, s.aws_region)
+            value = secret.get("key") if isinstance(secret, dict) else secret
+        else:
+            value = s.pseudonym_key
+        if not value:
+            raise ConfigurationError(
+                "no pseudonymisation key: set PSEUDONYM_SECRET_ARN or PSEUDONYM_KEY"
+            )
+        return str(value).encode()
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The container's runtime, created on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget settings, clients and engines (tests and the local cloud)."""
+    global _runtime
+    with _lock:
+        _runtime = None
+    get_settings.cache_clear()
+    reset_clients()
+    dispose_all()

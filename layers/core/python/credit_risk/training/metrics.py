@@ -1,0 +1,162 @@
+"""Model performance figures a credit team reads, as plain JSON-able values.
+
+Ranking (ROC AUC, Gini, KS), probability quality (Brier score, log loss, a calibration
+table) and the confusion at a cutoff (precision, recall, F1, accuracy). A row counts as a
+predicted default when its PD is at or above the cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+PD_CLIP = 1e-6
+"""Log loss clips PDs to [PD_CLIP, 1 - PD_CLIP] so one confident miss stays finite."""
+
+CV_METRICS = ("auc", "gini", "ks", "brier", "log_loss", "precision", "recall", "f1", "accuracy")
+
+
+def ranking_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """ROC AUC, Gini (2 AUC - 1) and the Kolmogorov-Smirnov statistic of a score."""
+    auc = float(roc_auc_score(y, score))
+    fpr, tpr, _ = roc_curve(y, score)
+    return {"auc": auc, "gini": 2.0 * auc - 1.0, "ks": float(np.max(tpr - fpr))}
+
+
+def probability_metrics(y: np.ndarray, pd: np.ndarray) -> dict[str, float]:
+    """Brier score and log loss of probabilities of default."""
+    clipped = np.clip(pd, PD_CLIP, 1.0 - PD_CLIP)
+    return {
+        "brier": float(brier_score_loss(y, pd)),
+        "log_loss": float(log_loss(y, clipped, labels=[0, 1])),
+    }
+
+
+def confusion(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, int]:
+    """Confusion-matrix counts when ``pd >= cutoff`` predicts a default."""
+    predicted = pd >= cutoff
+    actual = y == 1
+    return {
+        "tn": int(np.sum(~predicted & ~actual)),
+        "fp": int(np.sum(predicted & ~actual)),
+        "fn": int(np.sum(~predicted & actual)),
+        "tp": int(np.sum(predicted & actual)),
+    }
+
+
+def threshold_metrics(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, float]:
+    """Precision, recall, F1 and accuracy at a PD cutoff (0 where undefined)."""
+    c = confusion(y, pd, cutoff)
+    tp, fp, fn, tn = c["tp"], c["fp"], c["fn"], c["tn"]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "accuracy": float((tp + tn) / max(len(y), 1)),
+    }
+
+
+def max_f1_cutoff(y: np.ndarray, pd: np.ndarray) -> float:
+    """The PD cutoff that maximises F1 on these rows."""
+    precision, recall, thresholds = precision_recall_curve(y, pd)
+    precision, recall = precision[:-1], recall[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def calibration_table(y: np.ndarray, pd: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    """Mean PD against the observed default rate in ``bins`` equal-count PD bins."""
+    order = np.argsort(pd, kind="stable")
+    table = []
+    for i, idx in enumerate(np.array_split(order, bins), start=1):
+        if len(idx) == 0:
+            continue
+        table.append(
+            {
+                "bin": i,
+                "mean_pd": float(np.mean(pd[idx])),
+                "observed_rate": float(np.mean(y[idx])),
+                "count": int(len(idx)),
+            }
+        )
+    return table
+
+
+def roc_points(y: np.ndarray, score: np.ndarray, points: int = 101) -> dict[str, list[float]]:
+    """The ROC curve at ``points`` evenly spaced false-positive rates."""
+    fpr, tpr, _ = roc_curve(y, score)
+    grid = np.linspace(0.0, 1.0, points)
+    return {
+        "fpr": [round(float(v), 6) for v in grid],
+        "tpr": [round(float(v), 6) for v in np.interp(grid, fpr, tpr)],
+    }
+
+
+def score_distribution(y: np.ndarray, pd: np.ndarray, bins: int = 20) -> dict[str, list[Any]]:
+    """Histogram of PDs for defaults and non-defaults over equal-width PD bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    defaults, _ = np.histogram(pd[y == 1], bins=edges)
+    non_defaults, _ = np.histogram(pd[y == 0], bins=edges)
+    return {
+        "edges": [round(float(e), 6) for e in edges],
+        "defaults": [int(v) for v in defaults],
+        "non_defaults": [int(v) for v in non_defaults],
+    }
+
+
+def headline_metrics(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, float]:
+    """The scalar figures reported per cross-validation fold and for the holdout."""
+    return {
+        **ranking_metrics(y, pd),
+        **probability_metrics(y, pd),
+        **threshold_metrics(y, pd, cutoff),
+    }
+
+
+def evaluate(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, Any]:
+    """Every holdout figure: headline metrics, confusion, calibration, ROC, distribution."""
+    y = np.asarray(y, dtype=np.int64)
+    pd = np.asarray(pd, dtype=np.float64)
+    return {
+        **headline_metrics(y, pd, cutoff),
+        "cutoff": float(cutoff),
+        "n": int(len(y)),
+        "default_rate": float(np.mean(y)),
+        "mean_pd": float(np.mean(pd)),
+        "confusion_matrix": confusion(y, pd, cutoff),
+        "calibration": calibration_table(y, pd),
+        "roc_curve": roc_points(y, pd),
+        "score_distribution": score_distribution(y, pd),
+    }
+
+
+def summarise_folds(folds: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of each metric over cross-validation folds."""
+    return {
+        name: {
+            "mean": float(np.mean([f[name] for f in folds])),
+            "std": float(np.std([f[name] for f in folds])),
+        }
+        for name in CV_METRICS
+        if folds and name in folds[0]
+    }
+
+
+def feature_importance(features: Sequence[str], contributions: np.ndarray) -> list[dict[str, Any]]:
+    """Mean absolute contribution to the log-odds per feature, largest first."""
+    means = np.mean(np.abs(contributions), axis=0) if len(contributions) else np.zeros(len(features))
+    ranked = sorted(zip(features, means, strict=True), key=lambda item: -item[1])
+    return [{"feature": f, "importance": float(v)} for f, v in ranked]
