@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ import moto
 from moto.awslambda.models import LambdaFunction
 
 SUPPORTED_MOTO = ("5.",)
+_log = logging.getLogger("credit_risk_local.dispatch")
 Handler = Callable[[Any, Any], Any]
 
 
@@ -126,6 +128,7 @@ class Dispatcher:
                 }
             )
             errored = True
+            _log.warning("%s failed: %s: %s", name, error_type, exc, exc_info=exc)
         self.invocations.append(Invocation(name, event, error_type, time.monotonic() - started))
         return payload, errored, ""
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import yaml
 from pydantic import (
@@ -29,8 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from credit_risk.contract import Contract
 from credit_risk.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the contract module imports pandas, which the request path avoids
+    from credit_risk.contract import Contract
 
 DecisionName = Literal["approve", "review", "decline"]
 _DECISION_ORDER: dict[str, int] = {"approve": 0, "review": 1, "decline": 2}

@@ -15,7 +15,7 @@ from credit_risk.contract import Contract
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame, read_frame
 from credit_risk.errors import NotFoundError
-from credit_risk.features import build_features, months_between
+from credit_risk.features import build_features
 from credit_risk.observability import logger
 from credit_risk.pseudonymise import pseudonymise
 
@@ -61,7 +61,9 @@ def matured_labels(
     observed = pd.to_datetime(outcomes[contract.maturity.observed_until])
     applied = pd.to_datetime(outcomes[spec.id].map(application_dates))
     target = outcomes[spec.target].astype(int)
-    window = months_between(applied, observed) >= contract.maturity.window_months
+    # Calendar months, not 30.4-day months: a loan observed for exactly twelve calendar
+    # months has matured.
+    window = observed >= applied + pd.DateOffset(months=contract.maturity.window_months)
     return pd.DataFrame(
         {
             "application_id": outcomes[spec.id].astype(str).to_numpy(),

@@ -135,9 +135,7 @@ class LeanModel:
         self._indicator_idx = np.asarray(
             [self.numeric.index(f) for f in self.indicators], dtype=np.intp
         )
-        self._lookup = [
-            {c: i for i, c in enumerate(cats)} for cats in self.categories
-        ]
+        self._lookup = [{c: i for i, c in enumerate(cats)} for cats in self.categories]
         dense = len(self.numeric) + len(self.indicators)
         self._offsets = np.cumsum([dense] + [len(c) for c in self.categories]).tolist()
         width = self._offsets[-1]
@@ -374,8 +372,10 @@ def _as_float(name: str, values: Sequence[Any] | np.ndarray | None, n: int) -> n
         pass
     out = np.empty(n, dtype=np.float64)
     for i, value in enumerate(values):
-        if value is None or type(value).__name__ == "NAType" or (
-            isinstance(value, str) and not value.strip()
+        if (
+            value is None
+            or type(value).__name__ == "NAType"
+            or (isinstance(value, str) and not value.strip())
         ):
             out[i] = np.nan
             continue

@@ -20,7 +20,7 @@ from credit_risk.errors import ContractError
 def _create_fixed_tables(conn: Connection) -> None:
     tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
     schema.metadata.create_all(conn, tables=tables)
-    schema.labels_table(schema.metadata).create(conn, checkfirst=True)
+    schema.labels_table(MetaData()).create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [

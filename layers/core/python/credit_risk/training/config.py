@@ -109,8 +109,7 @@ class CandidateSpec(BaseModel):
         for option in self.imbalance:
             if option.kind in ("class_weight", "scale_pos_weight") and option.kind != weight:
                 raise ValueError(
-                    f"imbalance '{option.kind}' does not apply to {self.estimator}; "
-                    f"use '{weight}'"
+                    f"imbalance '{option.kind}' does not apply to {self.estimator}; use '{weight}'"
                 )
             if option.kind in ("none", "class_weight", "scale_pos_weight") and option.params:
                 raise ValueError(f"imbalance '{option.kind}' takes no parameters")

@@ -157,6 +157,8 @@ def summarise_folds(folds: Sequence[Mapping[str, float]]) -> dict[str, dict[str,
 
 def feature_importance(features: Sequence[str], contributions: np.ndarray) -> list[dict[str, Any]]:
     """Mean absolute contribution to the log-odds per feature, largest first."""
-    means = np.mean(np.abs(contributions), axis=0) if len(contributions) else np.zeros(len(features))
+    means = (
+        np.mean(np.abs(contributions), axis=0) if len(contributions) else np.zeros(len(features))
+    )
     ranked = sorted(zip(features, means, strict=True), key=lambda item: -item[1])
     return [{"feature": f, "importance": float(v)} for f, v in ranked]
