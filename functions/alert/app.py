@@ -15,4 +15,6 @@ from credit_risk.runtime import get_runtime
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Publish the alert the state machine describes; return the message sent."""
     runtime = get_runtime()
-    return publish_alert(event, topic_arn=runtime.settings.alerts_topic_arn, region=runtime.settings.aws_region)
+    return publish_alert(
+        event, topic_arn=runtime.settings.alerts_topic_arn, region=runtime.settings.aws_region
+    )

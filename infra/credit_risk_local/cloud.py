@@ -321,9 +321,9 @@ class LocalCloud:
             definition = (root / props["DefinitionUri"]).read_text()
             for key, raw in resolve(props.get("DefinitionSubstitutions", {}), ctx).items():
                 definition = definition.replace("${" + key + "}", str(raw))
-            arn = sfn.create_state_machine(
-                name=lid, definition=definition, roleArn=self._role
-            )["stateMachineArn"]
+            arn = sfn.create_state_machine(name=lid, definition=definition, roleArn=self._role)[
+                "stateMachineArn"
+            ]
             self.stack.state_machines[lid] = arn
 
     def _create_notifications(self, specs: list[FunctionSpec], ctx: Context) -> None:
@@ -337,7 +337,9 @@ class LocalCloud:
                 config: dict[str, Any] = {
                     "Id": f"{spec.logical_id}-{event_id}",
                     "LambdaFunctionArn": ctx.attrs[(spec.logical_id, "Arn")],
-                    "Events": [props["Events"]] if isinstance(props["Events"], str) else props["Events"],
+                    "Events": [props["Events"]]
+                    if isinstance(props["Events"], str)
+                    else props["Events"],
                 }
                 if "Filter" in props:
                     config["Filter"] = {"Key": {"FilterRules": props["Filter"]["S3Key"]["Rules"]}}

@@ -34,8 +34,24 @@ def _construct(tag: str):  # type: ignore[no-untyped-def]
     return construct
 
 
-for _tag in ("Ref", "GetAtt", "Sub", "Join", "If", "Not", "Equals", "Select", "Split",
-             "FindInMap", "GetAZs", "ImportValue", "Base64", "Condition", "And", "Or"):
+for _tag in (
+    "Ref",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "If",
+    "Not",
+    "Equals",
+    "Select",
+    "Split",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "Base64",
+    "Condition",
+    "And",
+    "Or",
+):
     _CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
 
 
@@ -85,7 +101,7 @@ def resolve(value: Any, ctx: Context) -> Any:
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return ctx.ref(arg)
         if key == "Fn::GetAtt":

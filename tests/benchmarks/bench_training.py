@@ -98,14 +98,14 @@ def main() -> None:
     holdout = result.split.holdout
     oracle = float(roc_auc_score(y[holdout], true_pd[holdout]))
     champion = result.champion
-    champion_auc = float(champion.metrics["holdout"]["auc"])
+    champion_auc = float(champion.metrics["auc"])
     candidates = {
         name: {
-            "holdout_auc": round(c.metrics["holdout"]["auc"], 5),
-            "oracle_ratio": round(c.metrics["holdout"]["auc"] / oracle, 5),
+            "holdout_auc": round(c.metrics["auc"], 5),
+            "oracle_ratio": round(c.metrics["auc"] / oracle, 5),
             "cv_auc_mean": round(c.metrics["cv"]["auc"]["mean"], 5),
-            "brier": round(c.metrics["holdout"]["brier"], 5),
-            "mean_pd": round(c.metrics["holdout"]["mean_pd"], 5),
+            "brier": round(c.metrics["brier"], 5),
+            "mean_pd": round(c.metrics["mean_pd"], 5),
             "imbalance": c.params["imbalance"],
             "calibration": c.params["calibration"],
             "searched": {k: c.params["estimator_params"].get(k) for k in _searched(c.search)},

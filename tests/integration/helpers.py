@@ -16,7 +16,9 @@ def history(cloud: LocalCloud, arn: str) -> list[dict[str, Any]]:
 
 def entered_states(events: list[dict[str, Any]]) -> list[str]:
     """Names of the states an execution entered, in order."""
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
 
 
 def only_execution(cloud: LocalCloud, machine: str = "PipelineStateMachine") -> dict[str, Any]:

@@ -42,7 +42,9 @@ def alert_message(event: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def publish_alert(event: dict[str, Any], *, topic_arn: str | None, region: str | None) -> dict[str, str]:
+def publish_alert(
+    event: dict[str, Any], *, topic_arn: str | None, region: str | None
+) -> dict[str, str]:
     """Publish the alert (when a topic is configured) and log it either way."""
     message = alert_message(event)
     logger.warning("alert", extra=message) if message["severity"] != "info" else logger.info(

@@ -75,7 +75,9 @@ class ObjectStore:
             raise
         return body
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+    def put(
+        self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream"
+    ) -> str:
         """Write an object; return its s3:// URI."""
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         return s3_uri(bucket, key)

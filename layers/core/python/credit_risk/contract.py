@@ -5,23 +5,22 @@ and ``outcomes`` (what happened to each loan later). Everything downstream, vali
 staging tables, features, training and scoring, is driven by it, so a lender with other
 columns writes a contract and runs the same pipeline.
 
-This module is pure: it imports neither boto3 nor SQLAlchemy.
+This module is pure and light: no boto3, SQLAlchemy, numpy or pandas, so the API can
+read a contract without loading the data stack. Validating frames against it lives in
+:mod:`credit_risk.validation`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from credit_risk.errors import ContractError, FileUnreadableError
+from credit_risk.errors import ContractError
 
 ColumnType = Literal["string", "integer", "float", "date", "category", "boolean"]
 DATASETS = ("applications", "outcomes")
@@ -140,7 +139,9 @@ class Contract(BaseModel):
                 f"outcomes id '{outs.id}' must be the applications id '{apps.id}' to join"
             )
         if self.maturity.observed_until not in outs.columns:
-            raise ValueError(f"maturity.observed_until '{self.maturity.observed_until}' is not an outcomes column")
+            raise ValueError(
+                f"maturity.observed_until '{self.maturity.observed_until}' is not an outcomes column"
+            )
         for name, col in apps.columns.items():
             if col.feature and not col.known_at_application:
                 raise ValueError(
@@ -193,6 +194,20 @@ class Contract(BaseModel):
         """All model inputs, numeric first."""
         return self.numeric_features + self.categorical_features
 
+    @property
+    def input_columns(self) -> list[str]:
+        """Non-personal application columns that are not model features themselves but
+        that derived features read (rates, balances, dates): kept in analytics so a
+        feature row can be rebuilt when a loan's terms change."""
+        spec = self.applications
+        keys = {spec.id, spec.customer_key, spec.event_date}
+        features = set(self.features)
+        return [
+            n
+            for n, c in spec.columns.items()
+            if not c.pii and c.known_at_application and n not in keys and n not in features
+        ]
+
     def reason_text(self, feature: str) -> str:
         """Plain-language text for a feature that pushed a decision towards default."""
         return self.reason_texts.get(feature, f"{feature.replace('_', ' ').capitalize()}")
@@ -219,123 +234,3 @@ def load_contract(path: str | Path | None = None) -> Contract:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ContractError(f"{source}: {where}: {first['msg']}") from exc
-
-
-@dataclass
-class Violation:
-    """One broken rule in one cell: the quarantine record for a bad row."""
-
-    row_number: int
-    column: str
-    value: str | None
-    rule: str
-
-
-@dataclass
-class ValidatedFrame:
-    """The outcome of validating a raw frame: typed good rows and every violation."""
-
-    good: pd.DataFrame
-    violations: list[Violation] = field(default_factory=list)
-    bad_row_numbers: list[int] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-
-
-def check_header(spec: DatasetSpec, columns: list[str], dataset: str) -> list[str]:
-    """Fail on a header missing contract columns; return the extra columns to ignore."""
-    missing = [c for c in spec.columns if c not in columns]
-    if missing:
-        raise FileUnreadableError(
-            f"header of {dataset} file is missing contract columns: {', '.join(missing)}"
-        )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicated:
-        raise FileUnreadableError(f"header repeats columns: {', '.join(duplicated)}")
-    return [c for c in columns if c not in spec.columns]
-
-
-def _as_text(raw: pd.Series) -> pd.Series:
-    text = raw.astype("string").str.strip()
-    return text.mask(text == "", pd.NA)
-
-
-def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-    """Convert one raw column; return values, a mask of unparseable cells and the rule."""
-    text = _as_text(raw)
-    present = text.notna()
-    if col.type in ("integer", "float"):
-        values = pd.to_numeric(text, errors="coerce")
-        bad = present & values.isna()
-        if col.type == "integer":
-            frac = values.notna() & (values != np.floor(values.fillna(0)))
-            bad |= frac
-            values = values.mask(frac).astype("Float64").round().astype("Int64")
-        else:
-            values = values.astype("Float64")
-        return values, bad, f"not a{'n integer' if col.type == 'integer' else ' number'}"
-    if col.type == "boolean":
-        lowered = text.str.lower()
-        mapping = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        values = lowered.map(mapping).astype("boolean")
-        return values, present & values.isna(), "not a boolean"
-    if col.type == "date":
-        values = pd.to_datetime(text, errors="coerce", format="ISO8601").dt.tz_localize(None)
-        values = values.dt.normalize()
-        return values, present & values.isna(), "not an ISO date"
-    return text, pd.Series(False, index=raw.index), ""
-
-
-def validate_frame(spec: DatasetSpec, raw: pd.DataFrame, *, first_row_number: int = 1) -> ValidatedFrame:
-    """Check every cell of ``raw`` against ``spec``.
-
-    Returns the rows that pass, typed, plus a violation for every broken rule. Row numbers
-    count data rows from ``first_row_number`` (1 = the first row after the header).
-    """
-    ignored = [c for c in raw.columns if c not in spec.columns]
-    rows = pd.RangeIndex(first_row_number, first_row_number + len(raw))
-    raw = raw.reset_index(drop=True)
-    typed: dict[str, pd.Series] = {}
-    bad_any = np.zeros(len(raw), dtype=bool)
-    violations: list[Violation] = []
-
-    def record(column: str, mask: pd.Series | np.ndarray, rule: str) -> None:
-        nonlocal bad_any
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            return
-        bad_any |= mask
-        raw_values = raw[column].to_numpy(dtype=object)
-        for i in np.flatnonzero(mask):
-            value = raw_values[i]
-            text = None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-            violations.append(Violation(int(rows[i]), column, text, rule))
-
-    for name, col in spec.columns.items():
-        values, unparseable, rule = _coerce(name, col, raw[name])
-        record(name, unparseable.fillna(False), rule)
-        values = values.mask(unparseable.fillna(False).to_numpy())
-        if not col.nullable:
-            record(name, values.isna() & ~unparseable.fillna(False), "required value is missing")
-        if col.min is not None:
-            low = (values < col.min).fillna(False) if col.type != "date" else pd.Series(False, index=values.index)
-            record(name, low, f"below minimum {col.min:g}")
-        if col.max is not None and col.type != "date":
-            record(name, (values > col.max).fillna(False), f"above maximum {col.max:g}")
-        if col.categories is not None:
-            outside = values.notna() & ~values.isin(col.categories)
-            record(name, outside.fillna(False), f"not one of: {', '.join(col.categories)}")
-        if col.unique:
-            dup = values.notna() & values.duplicated(keep="first")
-            record(name, dup.fillna(False), "duplicate value in file")
-        typed[name] = values
-
-    good = pd.DataFrame(typed)
-    good.insert(0, "_row_number", np.asarray(rows, dtype=np.int64))
-    good = good.loc[~bad_any].reset_index(drop=True)
-    violations.sort(key=lambda v: (v.row_number, v.column))
-    return ValidatedFrame(
-        good=good,
-        violations=violations,
-        bad_row_numbers=[int(r) for r in np.asarray(rows)[bad_any]],
-        ignored_columns=ignored,
-    )

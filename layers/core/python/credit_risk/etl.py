@@ -46,7 +46,8 @@ def application_features(
         },
         index=staged.index,
     )
-    return pd.concat([out, features], axis=1).reset_index(drop=True)
+    inputs = staged[contract.input_columns]
+    return pd.concat([out, features, inputs], axis=1).reset_index(drop=True)
 
 
 def matured_labels(

@@ -56,9 +56,7 @@ class QualityGate:
             )
         else:
             frame, known = self._outcomes(batch_id)
-            report = run_checks(
-                self.contract, dataset, frame, config=self.config, known_ids=known
-            )
+            report = run_checks(self.contract, dataset, frame, config=self.config, known_ids=known)
         uri = self._store(batch_id, dataset, report)
         return self._verdict(batch_id, report, uri)
 
@@ -68,12 +66,15 @@ class QualityGate:
         frame = pd.read_parquet(io.BytesIO(self.store.get(bucket, key)))
         spec = self.contract.outcomes
         outcomes_like = frame.rename(columns={"application_id": spec.id, "target": spec.target})
-        report = run_checks(self.contract, "applications", frame.rename(
-            columns={"application_id": self.contract.applications.id}
-        ).drop(columns=["target", "event_date", "customer_key"], errors="ignore"), config=self.config)
-        label_report = run_checks(
-            self.contract, "outcomes", outcomes_like, config=self.config
+        report = run_checks(
+            self.contract,
+            "applications",
+            frame.rename(columns={"application_id": self.contract.applications.id}).drop(
+                columns=["target", "event_date", "customer_key"], errors="ignore"
+            ),
+            config=self.config,
         )
+        label_report = run_checks(self.contract, "outcomes", outcomes_like, config=self.config)
         report.results.extend(
             r for r in label_report.results if r.kind in ("label_rate", "min_rows")
         )

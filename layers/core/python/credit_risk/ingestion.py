@@ -21,7 +21,8 @@ from sqlalchemy import Engine, MetaData, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit_risk.aws import ObjectStore, Workflows
-from credit_risk.contract import DATASETS, Contract, check_header, validate_frame
+from credit_risk.contract import DATASETS, Contract
+from credit_risk.validation import check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
 from credit_risk.errors import FileUnreadableError, UnknownDatasetError
@@ -223,7 +224,11 @@ class Ingestor:
             load_frame(conn, self._tables[dataset], good)
         logger.info(
             "file loaded",
-            extra={"batch_id": batch_id, "rows": len(raw), "quarantined": ledger["rows_quarantined"]},
+            extra={
+                "batch_id": batch_id,
+                "rows": len(raw),
+                "quarantined": ledger["rows_quarantined"],
+            },
         )
         return IngestResult(
             batch_id=batch_id,
@@ -234,7 +239,9 @@ class Ingestor:
             rows_quarantined=len(validated.bad_row_numbers),
         )
 
-    def _reject(self, obj: LandedObject, ledger: dict[str, Any], exc: FileUnreadableError) -> IngestResult:
+    def _reject(
+        self, obj: LandedObject, ledger: dict[str, Any], exc: FileUnreadableError
+    ) -> IngestResult:
         name = PurePosixPath(obj.key).name
         dest = f"{QUARANTINE_PREFIX}/{ledger['dataset']}/{ledger['batch_id']}/{name}"
         self.store.copy(obj.bucket, obj.key, obj.bucket, dest)
@@ -244,7 +251,9 @@ class Ingestor:
             conn.execute(
                 insert(schema.object_keys).values(**self._key_row(obj, ledger["batch_id"]))
             )
-        logger.warning("file rejected", extra={"batch_id": ledger["batch_id"], "reason": exc.message})
+        logger.warning(
+            "file rejected", extra={"batch_id": ledger["batch_id"], "reason": exc.message}
+        )
         return IngestResult(
             batch_id=ledger["batch_id"],
             dataset=ledger["dataset"],
@@ -275,7 +284,9 @@ class Ingestor:
             return result
         payload = result.to_dict()
         payload["status"] = "rejected" if result.error else "loaded"
-        payload["error_name"] = payload["error_name"] or ("FileUnreadableError" if result.error else None)
+        payload["error_name"] = payload["error_name"] or (
+            "FileUnreadableError" if result.error else None
+        )
         arn = self.workflows.start(self.pipeline_arn, result.batch_id, payload)
         with self.engine.begin() as conn:
             conn.execute(

@@ -46,7 +46,11 @@ def _read_csv(body: bytes) -> pd.DataFrame:
         raise FileUnreadableError("file contains NUL bytes; it is not a CSV text file")
     try:
         return pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0]

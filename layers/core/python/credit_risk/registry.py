@@ -17,7 +17,12 @@ from sqlalchemy import Engine, insert, select, update
 
 from credit_risk.aws import ObjectStore, parse_s3_uri
 from credit_risk.db import schema
-from credit_risk.errors import ArtifactIntegrityError, NoChampionError, NotFoundError, ValidationError
+from credit_risk.errors import (
+    ArtifactIntegrityError,
+    NoChampionError,
+    NotFoundError,
+    ValidationError,
+)
 
 MODEL_NAME = "credit-default"
 STATUSES = ("candidate", "champion", "rejected", "retired")
@@ -128,11 +133,15 @@ class Registry:
     def get(self, version: str, model_name: str = MODEL_NAME) -> ModelVersion:
         """One version; NotFoundError when it is not registered."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(self.table).where(
-                    self.table.c.model_name == model_name, self.table.c.version == version
+            row = (
+                conn.execute(
+                    select(self.table).where(
+                        self.table.c.model_name == model_name, self.table.c.version == version
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFoundError(f"model {model_name} has no version {version}")
         return ModelVersion.from_row(row)
@@ -140,21 +149,29 @@ class Registry:
     def versions(self, model_name: str = MODEL_NAME) -> list[ModelVersion]:
         """Every version, newest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(self.table)
-                .where(self.table.c.model_name == model_name)
-                .order_by(self.table.c.version.desc())
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(self.table)
+                    .where(self.table.c.model_name == model_name)
+                    .order_by(self.table.c.version.desc())
+                )
+                .mappings()
+                .all()
+            )
         return [ModelVersion.from_row(r) for r in rows]
 
     def champion(self, model_name: str = MODEL_NAME) -> ModelVersion | None:
         """The current champion, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(self.table).where(
-                    self.table.c.model_name == model_name, self.table.c.status == "champion"
+            row = (
+                conn.execute(
+                    select(self.table).where(
+                        self.table.c.model_name == model_name, self.table.c.status == "champion"
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
         return ModelVersion.from_row(row) if row else None
 
     def require_champion(self, model_name: str = MODEL_NAME) -> ModelVersion:

@@ -91,11 +91,15 @@ def score_records(
     source: str,
 ) -> list[dict[str, Any]]:
     """``ml.scores`` rows for an analytics feature frame (application_id, customer_key, …)."""
-    rows = features[contract.features].astype(object).where(features[contract.features].notna(), None)
+    rows = (
+        features[contract.features].astype(object).where(features[contract.features].notna(), None)
+    )
     records = rows.to_dict("records")
     for record, ead_value in zip(
         records,
-        features[policy.ead_feature].tolist() if policy.ead_feature in features else [None] * len(records),
+        features[policy.ead_feature].tolist()
+        if policy.ead_feature in features
+        else [None] * len(records),
         strict=True,
     ):
         if policy.ead_feature:
@@ -117,7 +121,10 @@ def score_records(
             "scored_at": now,
         }
         for app_id, key, d in zip(
-            features["application_id"].tolist(), features["customer_key"].tolist(), decided, strict=True
+            features["application_id"].tolist(),
+            features["customer_key"].tolist(),
+            decided,
+            strict=True,
         )
     ]
 

@@ -74,9 +74,7 @@ def get_engine(url: str | URL) -> Engine:
                 )
                 _attach_schemas(engine)
             else:
-                engine = create_engine(
-                    parsed, pool_pre_ping=True, pool_size=5, max_overflow=5
-                )
+                engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
             _engines[key] = engine
         return engine
 

@@ -173,7 +173,8 @@ def staging_table(contract: Contract, dataset: str, meta: MetaData | None = None
 
 
 def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
-    """analytics.application_features: pseudonymised keys and model inputs, no raw PII."""
+    """analytics.application_features: pseudonymised keys, model features and the
+    non-personal inputs derived features read; no raw personal data."""
     columns = [
         Column("application_id", String(200), primary_key=True),
         Column("customer_key", String(64), nullable=False),
@@ -182,6 +183,10 @@ def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
     ]
     columns += [Column(name, Float) for name in contract.numeric_features]
     columns += [Column(name, Text) for name in contract.categorical_features]
+    spec = contract.applications
+    columns += [
+        Column(name, _SQL_TYPES[spec.columns[name].type]()) for name in contract.input_columns
+    ]
     return Table("application_features", meta or MetaData(), *columns, schema="analytics")
 
 

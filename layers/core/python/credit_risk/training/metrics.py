@@ -133,8 +133,6 @@ def evaluate(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, Any]:
     return {
         **headline_metrics(y, pd, cutoff),
         "cutoff": float(cutoff),
-        "n": int(len(y)),
-        "default_rate": float(np.mean(y)),
         "mean_pd": float(np.mean(pd)),
         "confusion_matrix": confusion(y, pd, cutoff),
         "calibration": calibration_table(y, pd),
@@ -144,11 +142,12 @@ def evaluate(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, Any]:
 
 
 def summarise_folds(folds: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation of each metric over cross-validation folds."""
+    """Mean, standard deviation and count (``n``) of each metric over folds."""
     return {
         name: {
             "mean": float(np.mean([f[name] for f in folds])),
             "std": float(np.std([f[name] for f in folds])),
+            "n": len(folds),
         }
         for name in CV_METRICS
         if folds and name in folds[0]

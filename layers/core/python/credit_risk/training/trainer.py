@@ -215,7 +215,7 @@ def choose_best(candidates: Mapping[str, FittedCandidate] | Sequence[FittedCandi
         raise InsufficientDataError("no candidate was trained")
     best = items[0]
     for candidate in items[1:]:
-        if candidate.metrics["holdout"]["auc"] > best.metrics["holdout"]["auc"]:
+        if candidate.metrics["auc"] > best.metrics["auc"]:
             best = candidate
     return best.name
 
@@ -260,7 +260,7 @@ def train_candidates(
     best = choose_best(fitted)
     seconds = time.perf_counter() - started
     say(
-        f"best: {best} (holdout AUC {fitted[best].metrics['holdout']['auc']:.4f}); "
+        f"best: {best} (holdout AUC {fitted[best].metrics['auc']:.4f}); "
         f"all candidates in {seconds:.1f} s"
     )
     return TrainingResult(candidates=fitted, best=best, split=split, seconds=seconds)
@@ -280,12 +280,16 @@ def train_one(
 ) -> FittedCandidate:
     """Train one named candidate on the same deterministic split as :func:`train_candidates`.
 
-    ``metrics`` of the result holds ``holdout`` (auc, gini, ks, brier, log_loss,
-    precision, recall, f1, accuracy, cutoff, n, default_rate, mean_pd, confusion_matrix,
-    calibration, roc_curve, score_distribution), ``cv`` (mean and std of the scalar
-    metrics over folds, plus folds and repeats), ``feature_importance``, ``cutoff``,
-    ``cutoff_policy``, ``n_train``, ``n_holdout``, ``default_rate``, ``default_rate_train``
-    and ``holdout_kind``.
+    ``metrics`` of the result is JSON-able. Holdout figures at the top level: auc, gini,
+    ks, brier, log_loss, precision, recall, f1, accuracy (at ``cutoff``), cutoff,
+    cutoff_policy, mean_pd, holdout_default_rate, confusion_matrix {tn, fp, fn, tp},
+    calibration [{bin, mean_pd, observed_rate, count}] (10 equal-count bins), roc_curve
+    {fpr, tpr} (101 points), score_distribution {edges, defaults, non_defaults},
+    feature_importance [{feature, importance}] (mean absolute contribution to the
+    log-odds on holdout rows, per contract feature, largest first); then n_train,
+    n_holdout, default_rate (of the training part, which PDs are calibrated to),
+    holdout_kind (``out_of_time`` or ``stratified``), first_holdout_date (out of time);
+    and ``cv``: {folds, repeats, <metric>: {mean, std, n}} for the scalar metrics.
     """
     say = progress or _quiet
     cfg = load_training_config(config)
@@ -413,16 +417,15 @@ def _train_on_split(
     importance = m.feature_importance(lean.features, contributions)
 
     metrics: dict[str, Any] = {
-        "holdout_kind": split.kind,
+        **holdout,
+        "cutoff_policy": cfg.cutoff.policy,
+        "holdout_default_rate": float(np.mean(y_ho)),
         "n_train": int(len(y_tr)),
         "n_holdout": int(len(y_ho)),
-        "default_rate": float(np.mean(y)),
-        "default_rate_train": float(np.mean(y_tr)),
-        "cutoff": cutoff,
-        "cutoff_policy": cfg.cutoff.policy,
-        "holdout": holdout,
-        "cv": {"folds": folds, "repeats": repeats, **cv_metrics},
+        "default_rate": float(np.mean(y_tr)),
+        "holdout_kind": split.kind,
         "feature_importance": importance,
+        "cv": {"folds": folds, "repeats": repeats, **cv_metrics},
     }
     if split.first_holdout_date is not None:
         metrics["first_holdout_date"] = split.first_holdout_date
@@ -436,7 +439,7 @@ def _train_on_split(
     seconds = time.perf_counter() - started
     say(
         f"[{name}] holdout AUC {holdout['auc']:.4f}, Brier {holdout['brier']:.4f}, "
-        f"mean PD {holdout['mean_pd']:.3f} vs default rate {holdout['default_rate']:.3f} "
+        f"mean PD {holdout['mean_pd']:.3f} vs default rate {np.mean(y_ho):.3f} "
         f"({split.kind}, {len(y_ho)} rows); calibration {method}, cutoff {cutoff:.3f}; "
         f"{seconds:.1f} s"
     )
