@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import secrets
 import time
@@ -116,6 +117,9 @@ class LocalCloud:
 
     def start(self) -> None:
         """Start moto, deploy the template, and route invocations in-process."""
+        # moto's Step Functions engine logs every caught task failure with its whole
+        # parsed program; the execution history already says what failed.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._set_env(_FAKE_CREDENTIALS)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()

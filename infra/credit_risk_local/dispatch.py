@@ -5,7 +5,8 @@ notification, from the Step Functions engine or from ``lambda.invoke``, ends in
 ``LambdaFunction._invoke_lambda(event)``, which returns ``(payload, errored, logs)``. We
 replace that one method with a call to the real handler module named by the template's
 CodeUri/Handler, under the template's environment. The patch is pinned to the moto
-version it was written for and tested (tests/functional/test_dispatch.py).
+version it was written for and tested (tests/functional/test_dispatch.py). A second,
+smaller patch lets a state machine run more than once (see _patch_execution_copy).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Dispatcher:
         self._modules: dict[str, ModuleType] = {}
         self._overrides: dict[str, Handler] = {}
         self._lock = threading.RLock()
+        self._running = threading.RLock()
         self.invocations: list[Invocation] = []
 
     def register(self, name: str, code_dir: Path, handler: str) -> None:
@@ -112,10 +114,12 @@ class Dispatcher:
         error_type = None
         with self._lock:
             handler = self._overrides.get(name) or self.handler_for(name)
-        # The environment is the stack's, applied once by the local cloud: invocations
-        # run concurrently (Map states), so they must not swap os.environ under each other.
+        # Invocations run one at a time. In AWS every concurrent invocation has a process
+        # of its own; here they would share one interpreter (and the global state of
+        # numpy, xgboost and scikit-learn) across moto's Map and Parallel threads.
         try:
-            result = handler(event, LocalContext(function_name=name, invoked_function_arn=arn))
+            with self._running:
+                result = handler(event, LocalContext(function_name=name, invoked_function_arn=arn))
             payload = json.dumps(result, default=str)
             errored = False
         except Exception as exc:  # the Lambda runtime's own contract: report, never raise
@@ -137,6 +141,22 @@ _active: Dispatcher | None = None
 _original = LambdaFunction._invoke_lambda
 
 
+def _share_on_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+    return self
+
+
+def _patch_execution_copy() -> None:
+    """moto 5.2 deep-copies a state machine, with its past executions, on every
+    StartExecution; a past execution holds its worker's lock, so the second execution of
+    any machine fails with "cannot pickle '_thread.RLock'". Past executions are records,
+    not part of the definition being snapshotted: share them instead of copying."""
+    from moto.stepfunctions.models import Execution as ModelExecution
+    from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
+
+    for cls in (ModelExecution, ParserExecution):
+        cls.__deepcopy__ = _share_on_deepcopy  # type: ignore[attr-defined]
+
+
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     if _active is None or self.function_name not in _active._handlers:
         return _original(self, event)
@@ -152,6 +172,7 @@ def install(dispatcher: Dispatcher) -> None:
         )
     _active = dispatcher
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    _patch_execution_copy()
 
 
 def uninstall() -> None:

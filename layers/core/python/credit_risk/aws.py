@@ -126,6 +126,21 @@ class Workflows:
             arn = f"{machine[0]}:execution:{machine[1]}:{name}"
         return arn
 
+    def executions(
+        self, state_machine_arn: str, *, status: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The newest executions of a state machine (optionally only those in ``status``)."""
+        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn}
+        if status:
+            kwargs["statusFilter"] = status
+        found: list[dict[str, Any]] = []
+        for page in self._sfn.get_paginator("list_executions").paginate(**kwargs):
+            found.extend(page["executions"])
+            if len(found) >= limit:
+                break
+        found.sort(key=lambda e: e["startDate"], reverse=True)
+        return found[:limit]
+
 
 def read_secret(secret_id: str, region: str | None = None) -> dict[str, Any] | str:
     """A Secrets Manager secret: parsed JSON when it is JSON, else the string."""

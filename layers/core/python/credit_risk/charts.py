@@ -145,16 +145,23 @@ class _Canvas:
             'fill="none" stroke="#bbb"/>'
         )
 
-    def x_axis(self, label: str, ticks: Sequence[float] | None = None) -> None:
+    def x_axis(
+        self,
+        label: str,
+        ticks: Sequence[float] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> None:
         low, high = self.x_range
-        for t in ticks if ticks is not None else nice_ticks(low, high):
+        values = list(ticks) if ticks is not None else nice_ticks(low, high)
+        for i, t in enumerate(values):
             if low - 1e-12 <= t <= high + 1e-12:
                 x = self.sx(t)
                 self.add(
                     f'<line x1="{_num(x)}" y1="{_num(self.bottom)}" x2="{_num(x)}" '
                     f'y2="{_num(self.bottom + 4)}" stroke="#888"/>'
                 )
-                self.text(x, self.bottom + 16, tick_label(t), extra='class="tick"')
+                shown = names[i] if names is not None else tick_label(t)
+                self.text(x, self.bottom + 16, shown, extra='class="tick"')
         if label:
             self.text(
                 (self.left + self.right) / 2, self.height - 8, label, extra='class="axis-label"'
@@ -226,10 +233,12 @@ def line_chart(
     y_range: tuple[float, float] | None = None,
     diagonal: bool = False,
     legend: Corner = "top-left",
+    x_ticks: Sequence[tuple[float, str]] | None = None,
 ) -> str:
     """Lines through (x, y) points; ``diagonal`` adds the dashed y = x reference line.
 
-    Points whose x or y is missing or infinite are left out.
+    Points whose x or y is missing or infinite are left out. ``x_ticks`` replaces the
+    numeric x ticks with named ones, as ``(x, name)`` pairs (months, grades).
     """
     cleaned = []
     for s in series:
@@ -247,7 +256,10 @@ def line_chart(
     canvas.y_range = y_range or _padded_range(ys)
     canvas.y_axis(y_label)
     canvas.frame()
-    canvas.x_axis(x_label)
+    if x_ticks is not None:
+        canvas.x_axis(x_label, [x for x, _ in x_ticks], [name for _, name in x_ticks])
+    else:
+        canvas.x_axis(x_label)
     if diagonal:
         low = max(canvas.x_range[0], canvas.y_range[0])
         high = min(canvas.x_range[1], canvas.y_range[1])
@@ -289,13 +301,18 @@ def bar_chart(
     height: int | None = None,
     color: str = PALETTE[0],
     value_format: str = "{:.3g}",
+    colors: Sequence[str] | None = None,
 ) -> str:
     """One bar per label. Horizontal bars (the default) suit long labels such as features.
 
-    Missing or infinite values draw as zero-length bars.
+    Missing or infinite values draw as zero-length bars. ``colors``, when given, colours
+    each bar (one per label) instead of ``color``.
     """
     if len(labels) != len(values):
         raise ValueError(f"{len(labels)} labels but {len(values)} values")
+    if colors is not None and len(colors) != len(labels):
+        raise ValueError(f"{len(labels)} labels but {len(colors)} colours")
+    fills = list(colors) if colors is not None else [color] * len(labels)
     if not labels:
         return _empty(width, height or 160, title)
     numbers = [float(v) if _finite(v) else 0.0 for v in values]
@@ -314,7 +331,7 @@ def bar_chart(
             x0, x1 = sorted((canvas.sx(0.0), canvas.sx(value)))
             canvas.add(
                 f'<rect class="bar" x="{_num(x0)}" y="{_num(y)}" width="{_num(x1 - x0)}" '
-                f'height="{_num(band * 0.7)}" fill="{_e(color)}"><title>{_e(label)}: '
+                f'height="{_num(band * 0.7)}" fill="{_e(fills[i])}"><title>{_e(label)}: '
                 f"{_e(value_format.format(value))}</title></rect>"
             )
             canvas.text(
@@ -340,7 +357,7 @@ def bar_chart(
         x = canvas.left + i * step + step * 0.15
         canvas.add(
             f'<rect class="bar" x="{_num(x)}" y="{_num(y0)}" width="{_num(step * 0.7)}" '
-            f'height="{_num(y1 - y0)}" fill="{_e(color)}"><title>{_e(label)}: '
+            f'height="{_num(y1 - y0)}" fill="{_e(fills[i])}"><title>{_e(label)}: '
             f"{_e(value_format.format(value))}</title></rect>"
         )
         canvas.text(x + step * 0.35, canvas.bottom + 16, str(label), extra='class="label"')

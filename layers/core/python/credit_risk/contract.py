@@ -106,7 +106,7 @@ class DerivedFeature(BaseModel):
 
 
 class Maturity(BaseModel):
-    """When an outcome counts as a label: defaulted, or observed for the whole window."""
+    """When an outcome counts as a label: once the loan was observed for the whole window."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +126,12 @@ class Contract(BaseModel):
     maturity: Maturity
     derived: dict[str, DerivedFeature] = Field(default_factory=dict)
     reason_texts: dict[str, str] = Field(default_factory=dict)
+    loan_terms: list[str] = Field(
+        default_factory=list,
+        description="Application columns a client may set when an existing customer asks "
+        "for a new loan (amount, term, rate, purpose); the rest comes from the customer's "
+        "latest application.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
@@ -161,6 +167,14 @@ class Contract(BaseModel):
                     "application-time, non-personal columns or earlier derived features"
                 )
             earlier.add(name)
+        keys = {apps.id, apps.customer_key, apps.event_date}
+        for name in self.loan_terms:
+            col = apps.columns.get(name)
+            if col is None or col.pii or not col.known_at_application or name in keys:
+                raise ValueError(
+                    f"loan term '{name}' must be a non-personal, application-time "
+                    "applications column other than the id, customer key and event date"
+                )
         return self
 
     def dataset(self, name: str) -> DatasetSpec:

@@ -57,6 +57,12 @@ class ValidationError(CreditRiskError):
     http_status = 400
 
 
+class PayloadTooLargeError(ValidationError):
+    """A request body is larger than the API accepts."""
+
+    http_status = 413
+
+
 class NoChampionError(CreditRiskError):
     """No champion model is registered, so nothing can be scored."""
 

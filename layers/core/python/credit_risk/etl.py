@@ -55,8 +55,10 @@ def matured_labels(
 ) -> pd.DataFrame:
     """Labels joined to their application date; a label is usable once it has matured.
 
-    A loan has matured when it defaulted, or when it was observed for the whole
-    performance window after its application date.
+    A loan has matured when it was observed for the whole performance window after its
+    application date. Early defaults of recent loans do not count yet: their vintage's
+    non-defaults are not known yet, and counting only its defaults would inflate the
+    default rate of recent months (and bias an out-of-time holdout).
     """
     spec = contract.outcomes
     observed = pd.to_datetime(outcomes[contract.maturity.observed_until])
@@ -70,7 +72,7 @@ def matured_labels(
             "application_id": outcomes[spec.id].astype(str).to_numpy(),
             "target": target.to_numpy(),
             "observed_until": observed.to_numpy(),
-            "matured": ((target == 1) | window.fillna(False)).to_numpy(),
+            "matured": window.fillna(False).to_numpy(),
             "_batch_id": batch_id,
         }
     )

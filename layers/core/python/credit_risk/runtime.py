@@ -69,6 +69,20 @@ class Runtime:
             )
         return str(value).encode()
 
+    @cached_property
+    def api_token_key(self) -> bytes:
+        s = self.settings
+        if s.api_token_secret_arn:
+            secret = read_secret(s.api_token_secret_arn, s.aws_region)
+            value = secret.get("key") if isinstance(secret, dict) else secret
+        else:
+            value = s.api_token_key
+        if not value:
+            raise ConfigurationError(
+                "no API token signing key: set API_TOKEN_SECRET_ARN or API_TOKEN_KEY"
+            )
+        return str(value).encode()
+
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None

@@ -20,7 +20,6 @@ from sqlalchemy import Engine, MetaData, insert, select
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
-from credit_risk.db.bulk import read_frame
 from credit_risk.errors import NotFoundError
 from credit_risk.decisions import DecisionPolicy, exposure_at_default, make_decision
 from credit_risk.registry import ModelVersion, Registry
@@ -57,6 +56,12 @@ class ChampionLoader:
                 self._loaded = LoadedModel(champion, LeanModel.from_bytes(body, threads=1))
             self._checked = now
             return self._loaded
+
+    def refresh(self) -> LoadedModel:
+        """Re-read the registry now (after a promotion or rollback in this container)."""
+        with self._lock:
+            self._checked = float("-inf")
+        return self.get()
 
 
 def decide_rows(
@@ -141,6 +146,8 @@ def score_batch(
     """Score a batch's applications into ``ml.scores``; skipped when there is no champion."""
     if registry.champion() is None:
         return {"batch_id": batch_id, "scored": 0, "skipped": "no champion model yet"}
+    from credit_risk.db.bulk import read_frame  # pandas: the batch path only, never the API
+
     loaded = (loader or ChampionLoader(registry)).get()
     table = schema.features_table(contract, MetaData())
     with engine.connect() as conn:

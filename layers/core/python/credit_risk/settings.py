@@ -31,8 +31,17 @@ class Settings(BaseSettings):
     pseudonym_key: str | None = Field(
         default=None, description="HMAC key used directly when no secret ARN is set."
     )
+    api_token_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the API token signing key."
+    )
+    api_token_key: str | None = Field(
+        default=None, description="API token signing key used directly when no secret ARN is set."
+    )
     contract_path: str | None = Field(
         default=None, description="Dataset contract YAML; the packaged default when unset."
+    )
+    training_config_path: str | None = Field(
+        default=None, description="Candidate model config YAML; the packaged default when unset."
     )
     alerts_topic_arn: str | None = None
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")

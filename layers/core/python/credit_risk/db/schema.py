@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -130,6 +131,7 @@ scores = Table(
     Column("model_version", String(40), nullable=False),
     Column("source", String(20), nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scores_customer_latest", "customer_key", "scored_at"),
     schema="ml",
 )
 
@@ -142,6 +144,7 @@ decisions_audit = Table(
     Column("role", String(40), nullable=False),
     Column("request_id", String(80), nullable=False),
     Column("action", String(40), nullable=False),
+    Column("customer_key", String(64)),
     Column("model_version", String(40)),
     Column("artifact_sha256", String(64)),
     Column("input_sha256", String(64), nullable=False),
@@ -187,7 +190,11 @@ def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
     columns += [
         Column(name, _SQL_TYPES[spec.columns[name].type]()) for name in contract.input_columns
     ]
-    return Table("application_features", meta or MetaData(), *columns, schema="analytics")
+    # The API reads a customer's latest application by its pseudonymised key.
+    latest = Index("ix_application_features_customer", "customer_key", "event_date")
+    return Table(
+        "application_features", meta or MetaData(), *columns, latest, schema="analytics"
+    )
 
 
 def labels_table(meta: MetaData | None = None) -> Table:

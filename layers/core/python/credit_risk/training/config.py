@@ -85,13 +85,13 @@ class CandidateSpec(BaseModel):
     def _options_from_names(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return value
-        out = []
+        out: list[Any] = []
         for item in value:
             if isinstance(item, str):
                 out.append({"kind": item})
-            elif isinstance(item, Mapping):
-                item = dict(item)
-                out.append({"kind": item.pop("kind", None), "params": item})
+            elif isinstance(item, Mapping) and "params" not in item:
+                params = {k: v for k, v in item.items() if k != "kind"}
+                out.append({"kind": item.get("kind"), "params": params})
             else:
                 out.append(item)
         return out
@@ -130,7 +130,7 @@ class TrainingConfig(BaseModel):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     calibration: CalibrationMethod = "sigmoid"
     cutoff: CutoffPolicy = Field(default_factory=CutoffPolicy)
-    importance_rows: int = Field(default=2000, ge=10)
+    importance_rows: int = Field(default=1000, ge=10)
     threads: int | None = Field(default=None, ge=1)
     candidates: dict[str, CandidateSpec] = Field(min_length=1)
 

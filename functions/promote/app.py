@@ -1,0 +1,22 @@
+"""Promote: make a registered candidate the champion, or record why it was not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from credit_risk.observability import logger
+from credit_risk.registry import Registry
+from credit_risk.runtime import get_runtime
+from credit_risk.training.orchestration import apply_decision
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Apply ``event['action']`` (promote or reject) to ``event['version']``."""
+    runtime = get_runtime()
+    registry = Registry(
+        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
+    )
+    return apply_decision(registry, event)

@@ -1,0 +1,143 @@
+"""A realistic scored portfolio for monitoring tests, built from the synthetic generator.
+
+The "champion" is the oracle: its PD is each application's true PD, so grades, decisions,
+expected losses and realised default rates behave as a real book does. ``shift_months``
+makes the latest months' applicants riskier (lower bureau scores, larger loans, higher
+PDs): the drift a monitor must catch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_risk.contract import Contract, load_contract
+from credit_risk.decisions import (
+    DecisionPolicy,
+    decide,
+    expected_loss,
+    load_decision_policy,
+    risk_grade,
+    score_points,
+)
+from credit_risk.etl import application_features, matured_labels
+from credit_risk.generator import generate
+from credit_risk.monitoring import auc, baseline_summary, calibration_bins, ks
+
+CHAMPION = "v20240101T000000000000"
+KEY = b"monitoring-tests"
+
+
+@dataclass
+class Portfolio:
+    """Everything the database would hold for a scored book, plus the raw files."""
+
+    contract: Contract
+    policy: DecisionPolicy
+    applications: pd.DataFrame
+    outcomes: pd.DataFrame
+    features: pd.DataFrame
+    scores: pd.DataFrame
+    labels: pd.DataFrame
+    metrics: dict[str, Any]
+
+
+def _holdout(y: np.ndarray, pds: np.ndarray) -> dict[str, Any]:
+    grid = np.linspace(0, 1, 51)
+    order = np.argsort(-pds)
+    tpr = np.concatenate([[0], np.cumsum(y[order]) / y.sum()])
+    fpr = np.concatenate([[0], np.cumsum(1 - y[order]) / (1 - y).sum()])
+    return {
+        "auc": auc(y, pds),
+        "gini": 2 * auc(y, pds) - 1,
+        "ks": ks(y, pds),
+        "brier": float(np.mean((pds - y) ** 2)),
+        "n_holdout": int(len(y)),
+        "default_rate": float(y.mean()),
+        "roc_curve": {
+            "fpr": [float(v) for v in grid],
+            "tpr": [float(v) for v in np.interp(grid, fpr, tpr)],
+        },
+        "calibration": calibration_bins(y, pds),
+    }
+
+
+def synthetic_portfolio(
+    n: int = 4000,
+    *,
+    seed: int = 3,
+    months: int = 18,
+    shift_months: int = 0,
+    with_baseline: bool = True,
+) -> Portfolio:
+    """A scored book of ``n`` applications over ``months`` months from January 2023."""
+    contract = load_contract()
+    policy = load_decision_policy()
+    data = generate(n, seed=seed, start="2023-01-01", months=months)
+    applications = data.applications.copy()
+    pds = data.true_pd["true_pd"].to_numpy().copy()
+    dates = pd.to_datetime(applications["application_date"])
+    last = dates.max().to_period("M")
+    if shift_months:
+        shifted = (dates.dt.to_period("M") > last - shift_months).to_numpy()
+        bureau = applications["bureau_score"].astype("float64")
+        applications["bureau_score"] = (
+            (bureau - 110).clip(300, 850).round().astype("Int64").where(bureau.notna(), pd.NA)
+        )
+        applications.loc[shifted, "bureau_score"] = applications.loc[shifted, "bureau_score"]
+        applications.loc[~shifted, "bureau_score"] = data.applications.loc[
+            ~shifted, "bureau_score"
+        ]
+        applications.loc[shifted, "loan_amount"] = (
+            applications.loc[shifted, "loan_amount"] * 2.5
+        ).clip(upper=2_000_000)
+        pds[shifted] = np.clip(pds[shifted] * 2.8, 0.0, 0.99)
+
+    features = application_features(contract, applications, KEY, "batch-apps")
+    ids = applications["application_id"].astype(str)
+    scored_at = datetime(2024, 7, 1, tzinfo=UTC)
+    eads = applications[policy.ead_feature].astype("float64").to_numpy()
+    scores = pd.DataFrame(
+        {
+            "application_id": ids.to_numpy(),
+            "customer_key": features["customer_key"].to_numpy(),
+            "probability_of_default": pds,
+            "score": [score_points(p, policy) for p in pds],
+            "grade": [risk_grade(p, policy) for p in pds],
+            "decision": [decide(p, policy) for p in pds],
+            "expected_loss": [
+                round(expected_loss(p, e, policy), 2) for p, e in zip(pds, eads, strict=True)
+            ],
+            "reasons": json.dumps([]),
+            "model_version": CHAMPION,
+            "source": "batch",
+            "scored_at": [scored_at + timedelta(seconds=i % 60) for i in range(len(ids))],
+        }
+    )
+    labels = matured_labels(
+        contract, data.outcomes, pd.Series(dates.to_numpy(), index=ids.to_numpy()), "batch-out"
+    )
+
+    # The champion was "trained" on the first twelve months; its holdout is the matured
+    # loans among them.
+    train = (dates.dt.to_period("M") <= dates.min().to_period("M") + 11).to_numpy()
+    matured = labels["matured"].to_numpy() & train
+    y = labels["target"].to_numpy()[matured]
+    metrics: dict[str, Any] = {"holdout": _holdout(y, pds[matured])}
+    if with_baseline:
+        metrics["baseline"] = baseline_summary(features.loc[train, contract.features], pds[train])
+    return Portfolio(
+        contract=contract,
+        policy=policy,
+        applications=applications,
+        outcomes=data.outcomes,
+        features=features,
+        scores=scores,
+        labels=labels,
+        metrics=metrics,
+    )
