@@ -64,6 +64,11 @@ def _holdout(y: np.ndarray, pds: np.ndarray) -> dict[str, Any]:
             "tpr": [float(v) for v in np.interp(grid, fpr, tpr)],
         },
         "calibration": calibration_bins(y, pds),
+        "score_distribution": {
+            "edges": [float(e) for e in np.linspace(0, 1, 21)],
+            "defaults": np.histogram(pds[y == 1], bins=np.linspace(0, 1, 21))[0].tolist(),
+            "non_defaults": np.histogram(pds[y == 0], bins=np.linspace(0, 1, 21))[0].tolist(),
+        },
     }
 
 
@@ -90,9 +95,7 @@ def synthetic_portfolio(
             (bureau - 110).clip(300, 850).round().astype("Int64").where(bureau.notna(), pd.NA)
         )
         applications.loc[shifted, "bureau_score"] = applications.loc[shifted, "bureau_score"]
-        applications.loc[~shifted, "bureau_score"] = data.applications.loc[
-            ~shifted, "bureau_score"
-        ]
+        applications.loc[~shifted, "bureau_score"] = data.applications.loc[~shifted, "bureau_score"]
         applications.loc[shifted, "loan_amount"] = (
             applications.loc[shifted, "loan_amount"] * 2.5
         ).clip(upper=2_000_000)
@@ -141,3 +144,66 @@ def synthetic_portfolio(
         labels=labels,
         metrics=metrics,
     )
+
+
+def dashboard_data(book: Portfolio) -> dict[str, Any]:
+    """What the monitor would hand the dashboard for this book: its snapshot, the champion
+    and a rejected challenger, and a few pipeline and training runs."""
+    from credit_risk import monitoring as m
+
+    frame = m.portfolio_frame(book.scores, book.features, book.labels)
+    snapshot = m.compute_snapshot(
+        frame,
+        features=book.contract.features,
+        categorical=book.contract.categorical_features,
+        grades=[g.grade for g in book.policy.grades],
+        decisions=[d.decision for d in book.policy.decisions],
+        champion=m.Champion(CHAMPION, "xgboost", book.metrics),
+        as_of=datetime(2024, 7, 1, 6, tzinfo=UTC),
+    )
+    return {
+        "snapshot": snapshot,
+        "snapshot_id": "m20240701T060000000000",
+        "generated_at": "2024-07-01T06:00:05+00:00",
+        "models": [
+            {
+                "version": CHAMPION,
+                "candidate": "xgboost",
+                "status": "champion",
+                "created_at": "2024-01-01T00:00:00+00:00",
+                "reason": "beat the champion",
+                "holdout": book.metrics["holdout"],
+            },
+            {
+                "version": "v20240601T000000000000",
+                "candidate": "logistic <b>",
+                "status": "rejected",
+                "created_at": "2024-06-01T00:00:00+00:00",
+                "reason": "AUC 0.81 < 0.84",
+                "holdout": {"auc": 0.81, "gini": 0.62, "ks": 0.47, "brier": 0.11},
+            },
+        ],
+        "executions": [
+            {
+                "machine": "pipeline",
+                "name": "applications-2024-06",
+                "status": "SUCCEEDED",
+                "start": "2024-07-01T05:00:00+00:00",
+                "seconds": 41.0,
+            },
+            {
+                "machine": "pipeline",
+                "name": "outcomes-2024-06",
+                "status": "RUNNING",
+                "start": "2024-07-01T05:30:00+00:00",
+                "seconds": None,
+            },
+            {
+                "machine": "training",
+                "name": "schedule-2024-06-30",
+                "status": "FAILED",
+                "start": "2024-06-30T03:00:00+00:00",
+                "seconds": 300.0,
+            },
+        ],
+    }

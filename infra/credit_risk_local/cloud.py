@@ -86,7 +86,87 @@ class Stack:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-class LocalCloud:
+class CloudOperations:
+    """What an operator does with a running cloud, local or served over HTTP."""
+
+    stack: Stack
+
+    def client(self, service: str) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def is_running(self) -> bool:
+        return True
+
+    @property
+    def raw_bucket(self) -> str:
+        """The bucket files land in."""
+        return self.stack.buckets["RawBucket"]
+
+    @property
+    def artifacts_bucket(self) -> str:
+        """The bucket models, reports and snapshots live in."""
+        return self.stack.buckets["ArtifactsBucket"]
+
+    def upload(self, key: str, body: bytes) -> None:
+        """Put a file in the raw bucket; its notification invokes ingest."""
+        self.client("s3").put_object(Bucket=self.raw_bucket, Key=key, Body=body)
+
+    def fire_schedule(self, name: str | None = None) -> str:
+        """Start what a schedule targets, now; return the execution ARN."""
+        scheduler = self.client("scheduler")
+        name = name or next(iter(self.stack.schedules))
+        target = scheduler.get_schedule(Name=name)["Target"]
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=target["Arn"],
+                name=f"schedule-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
+                input=target.get("Input", "{}"),
+            )["executionArn"]
+        )
+
+    def start_training(self, payload: dict[str, Any] | None = None) -> str:
+        """Start the training state machine on demand; return the execution ARN."""
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.stack.state_machines["TrainingStateMachine"],
+                name=f"manual-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
+                input=json.dumps(payload or {"trigger": "manual"}),
+            )["executionArn"]
+        )
+
+    def wait_for_execution(self, arn: str, timeout: float = 600) -> dict[str, Any]:
+        """Block until an execution ends; return its description."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            desc: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            if desc["status"] != "RUNNING":
+                return desc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {arn} still running after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def executions(self, machine: str = "PipelineStateMachine") -> list[dict[str, Any]]:
+        """Executions of one state machine, newest first."""
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.stack.state_machines[machine]
+        )
+        items = [e for page in pages for e in page["executions"]]
+        return sorted(items, key=lambda e: e["startDate"], reverse=True)
+
+    def wait_for_idle(self, timeout: float = 600) -> None:
+        """Wait until no execution of any state machine is running."""
+        if not self.is_running:
+            return
+        for machine in self.stack.state_machines:
+            for execution in self.executions(machine):
+                if execution["status"] == "RUNNING":
+                    self.wait_for_execution(execution["executionArn"], timeout)
+
+
+class LocalCloud(CloudOperations):
     """Stands template.yaml up on moto and routes Lambda invocations to our handlers."""
 
     def __init__(
@@ -96,8 +176,13 @@ class LocalCloud:
         local_dir: Path,
         template_path: Path = TEMPLATE_PATH,
         pseudonym_key: str | None = None,
+        server_port: int | None = None,
     ) -> None:
+        """``server_port``: serve the cloud over HTTP on 127.0.0.1 (for commands run from
+        other processes) instead of mocking boto3 inside this process."""
         self.database_url = database_url
+        self.server_port = server_port
+        self._server: Any = None
         self.local_dir = local_dir
         self.template_path = template_path
         self.pseudonym_key = pseudonym_key or self._stable_key("pseudonym.key")
@@ -121,8 +206,17 @@ class LocalCloud:
         # parsed program; the execution history already says what failed.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._set_env(_FAKE_CREDENTIALS)
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self._mock.start()
+        if self.server_port is None:
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self._mock.start()
+        else:
+            from moto.core.config import default_user_config
+            from moto.server import ThreadedMotoServer
+
+            default_user_config["stepfunctions"]["execute_state_machine"] = True
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.server_port)
+            self._server.start()
+            self._set_env({"AWS_ENDPOINT_URL": self.endpoint_url})
         install(self.dispatcher)
         reset_runtime()
         self._session = boto3.session.Session(region_name=REGION)
@@ -137,6 +231,9 @@ class LocalCloud:
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
             reset_runtime()
             for key, value in self._saved_env.items():
                 if value is None:
@@ -144,6 +241,26 @@ class LocalCloud:
                 else:
                     os.environ[key] = value
             self._saved_env.clear()
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The HTTP endpoint in server mode."""
+        return None if self.server_port is None else f"http://127.0.0.1:{self.server_port}"
+
+    def describe(self) -> dict[str, Any]:
+        """What other processes need to use this cloud (written to cloud.json by `up`)."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": REGION,
+            "buckets": self.stack.buckets,
+            "state_machines": self.stack.state_machines,
+            "schedules": self.stack.schedules,
+            "environment": self.stack.environment,
+        }
+
+    @property
+    def is_running(self) -> bool:
+        return self._mock is not None or self._server is not None
 
     def client(self, service: str) -> Any:
         """A boto3 client against the local cloud."""
@@ -374,70 +491,32 @@ class LocalCloud:
                 )
                 self.stack.schedules[name] = lid
 
-    # ------------------------------------------------------------------ operations
-    @property
-    def raw_bucket(self) -> str:
-        """The bucket files land in."""
-        return self.stack.buckets["RawBucket"]
 
-    @property
-    def artifacts_bucket(self) -> str:
-        """The bucket models, reports and snapshots live in."""
-        return self.stack.buckets["ArtifactsBucket"]
+class RemoteCloud(CloudOperations):
+    """A cloud started by ``credit-risk up`` in another process, found via cloud.json."""
 
-    def upload(self, key: str, body: bytes) -> None:
-        """Put a file in the raw bucket; its notification invokes ingest."""
-        self.client("s3").put_object(Bucket=self.raw_bucket, Key=key, Body=body)
-
-    def fire_schedule(self, name: str | None = None) -> str:
-        """Start what a schedule targets, now; return the execution ARN."""
-        scheduler = self.client("scheduler")
-        name = name or next(iter(self.stack.schedules))
-        target = scheduler.get_schedule(Name=name)["Target"]
-        return str(
-            self.client("stepfunctions").start_execution(
-                stateMachineArn=target["Arn"],
-                name=f"schedule-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
-                input=target.get("Input", "{}"),
-            )["executionArn"]
+    def __init__(self, description: dict[str, Any]) -> None:
+        self.description = description
+        self.stack = Stack(
+            buckets=description["buckets"],
+            state_machines=description["state_machines"],
+            schedules=description["schedules"],
+            environment=description["environment"],
+        )
+        self._session = boto3.session.Session(
+            region_name=description["region"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
-    def start_training(self, payload: dict[str, Any] | None = None) -> str:
-        """Start the training state machine on demand; return the execution ARN."""
-        return str(
-            self.client("stepfunctions").start_execution(
-                stateMachineArn=self.stack.state_machines["TrainingStateMachine"],
-                name=f"manual-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}",
-                input=json.dumps(payload or {"trigger": "manual"}),
-            )["executionArn"]
-        )
+    @classmethod
+    def load(cls, path: Path) -> RemoteCloud:
+        """The cloud described at ``path``; a clear error when none is running."""
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no local cloud is running ({path} not found); start one with `./run up`"
+            )
+        return cls(json.loads(path.read_text()))
 
-    def wait_for_execution(self, arn: str, timeout: float = 600) -> dict[str, Any]:
-        """Block until an execution ends; return its description."""
-        sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + timeout
-        while True:
-            desc: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-            if desc["status"] != "RUNNING":
-                return desc
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {arn} still running after {timeout:.0f}s")
-            time.sleep(0.05)
-
-    def executions(self, machine: str = "PipelineStateMachine") -> list[dict[str, Any]]:
-        """Executions of one state machine, newest first."""
-        sfn = self.client("stepfunctions")
-        pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.stack.state_machines[machine]
-        )
-        items = [e for page in pages for e in page["executions"]]
-        return sorted(items, key=lambda e: e["startDate"], reverse=True)
-
-    def wait_for_idle(self, timeout: float = 600) -> None:
-        """Wait until no execution of any state machine is running."""
-        if self._mock is None:
-            return
-        for machine in self.stack.state_machines:
-            for execution in self.executions(machine):
-                if execution["status"] == "RUNNING":
-                    self.wait_for_execution(execution["executionArn"], timeout)
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.description["endpoint_url"])

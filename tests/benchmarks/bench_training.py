@@ -25,6 +25,7 @@ import xgboost as xgb
 from credit_risk.contract import load_contract
 from credit_risk.features import build_features
 from credit_risk.generator import generate
+from credit_risk.training.config import load_training_config
 from credit_risk.training.trainer import train_candidates
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -66,8 +67,14 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--candidates", nargs="*", default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="xgboost threads (default: the config's)"
+    )
     args = parser.parse_args()
     cv = None if args.folds is None else (args.folds, args.repeats or 1)
+    config = load_training_config()
+    if args.threads is not None:
+        config = config.model_copy(update={"threads": args.threads})
 
     contract = load_contract()
     started = time.perf_counter()
@@ -88,6 +95,7 @@ def main() -> None:
         X,
         y,
         dates,
+        config=config,
         seed=args.seed,
         cv=cv,
         candidates=args.candidates,
@@ -121,7 +129,8 @@ def main() -> None:
         "holdout_kind": result.split.kind,
         "default_rate": round(float(np.mean(y)), 5),
         "holdout_default_rate": round(float(np.mean(y[holdout])), 5),
-        "cv": list(cv) if cv else None,
+        "cv": list(cv) if cv else [config.cv.folds, config.cv.repeats],
+        "threads": config.threads,
         "candidates": candidates,
         "champion": result.best,
         "champion_auc": round(champion_auc, 5),

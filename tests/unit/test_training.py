@@ -203,6 +203,15 @@ def test_without_dates_the_holdout_is_stratified(data: Data):
     assert len(split.holdout) + len(split.train) == len(data.y)
 
 
+def test_dates_that_cannot_split_fall_back_to_stratified(data: Data):
+    same_day = pd.Series(pd.Timestamp("2024-01-31"), index=range(len(data.y)))
+
+    split = split_holdout(data.y, same_day, fraction=0.2, seed=1)
+
+    assert split.kind == "stratified"
+    assert "dates cannot give a holdout" in split.note
+
+
 def test_too_few_defaults_is_a_clear_error(contract: Contract, data: Data):
     y = np.zeros(len(data.y), dtype=int)
     y[:4] = 1

@@ -126,6 +126,13 @@ class Workflows:
             arn = f"{machine[0]}:execution:{machine[1]}:{name}"
         return arn
 
+    def recent(self, state_machine_arn: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest executions of a state machine, newest first, as ListExecutions
+        describes them (name, executionArn, status, startDate, stopDate)."""
+        response = self._sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=limit)
+        executions: list[dict[str, Any]] = response["executions"]
+        return sorted(executions, key=lambda e: e["startDate"], reverse=True)[:limit]
+
     def executions(
         self, state_machine_arn: str, *, status: str | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:

@@ -57,6 +57,18 @@ class ValidationError(CreditRiskError):
     http_status = 400
 
 
+class AuthenticationError(CreditRiskError):
+    """A bearer token is missing, malformed, expired or not signed with our key."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(CreditRiskError):
+    """The caller's role does not allow what it asked for."""
+
+    http_status = 403
+
+
 class PayloadTooLargeError(ValidationError):
     """A request body is larger than the API accepts."""
 

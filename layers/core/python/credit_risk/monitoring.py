@@ -452,9 +452,7 @@ def select_window(months: pd.Series, *, min_months: int, min_rows: int) -> list[
     return sorted(chosen)
 
 
-def select_reference(
-    months: pd.Series, *, exclude: Sequence[str], min_rows: int
-) -> list[str]:
+def select_reference(months: pd.Series, *, exclude: Sequence[str], min_rows: int) -> list[str]:
     """The oldest months outside ``exclude``, as many as it takes to hold ``min_rows`` rows."""
     counts = months.dropna().value_counts().sort_index()
     chosen: list[str] = []
@@ -945,8 +943,7 @@ def evaluate_alerts(
         check(
             "feature_psi",
             drifted[0]["psi"],
-            f"{len(drifted)} input(s) shifted (PSI {rules.feature_psi.limit()} breached): "
-            f"{listed}{more}",
+            f"{len(drifted)} input(s) outside PSI {rules.feature_psi.limit()}: {listed}{more}",
         )
     window_rates = _get(snapshot, "portfolio", "window_rates") or {}
     approve_key = next(iter(window_rates), None)
@@ -958,7 +955,7 @@ def evaluate_alerts(
         check(
             "approval_rate_change",
             abs(change),
-            f"approval rate moved {change:+.1%} ({where} against the months before)",
+            f"approval rate moved {change * 100:+.1f} points ({where} against the months before)",
         )
     decline = window_rates.get("decline_rate")
     check("decline_rate", decline, f"decline rate {_pct(decline)} for applications {where}")
@@ -1058,13 +1055,18 @@ def monitoring_table(snapshot: Mapping[str, Any]) -> str:
     window_rates = portfolio["window_rates"]
     lines += ["", "Portfolio"]
     rate_rows = [
-        [name.removesuffix("_rate"), _num(rates.get(name), "pct"), _num(window_rates.get(name), "pct")]
+        [
+            name.removesuffix("_rate"),
+            _num(rates.get(name), "pct"),
+            _num(window_rates.get(name), "pct"),
+        ]
         for name in rates
     ]
     lines += _table(["decision", "book", "window"], rate_rows)
     lines.append(
         f"  {portfolio['applications']:,} applications, mean PD "
-        f"{_num(portfolio['mean_pd'], 'pct')}, expected loss {_num(portfolio['expected_loss'], 'money')}"
+        f"{_num(portfolio['mean_pd'], 'pct')}, "
+        f"expected loss {_num(portfolio['expected_loss'], 'money')}"
     )
     perf = snapshot.get("performance") or {}
     realised = {row["grade"]: row for row in perf.get("by_grade", [])}
@@ -1092,13 +1094,16 @@ def monitoring_table(snapshot: Mapping[str, Any]) -> str:
     drift_rows = []
     if score:
         drift_rows.append(["(probability of default)", _num(score["psi"]), score["band"]])
-    drift_rows += [[row["feature"], _num(row["psi"]), row["band"]] for row in drift.get("features", [])]
+    drift_rows += [
+        [row["feature"], _num(row["psi"]), row["band"]] for row in drift.get("features", [])
+    ]
     lines += _table(["input", "PSI", "band"], drift_rows) if drift_rows else ["  not measured"]
     lines += ["", "Performance on matured loans"]
     if perf.get("auc") is not None:
         lines.append(
             f"  {perf['matured']:,} loans, {perf['defaults']:,} defaults "
-            f"({_num(perf['default_rate'], 'pct')}) against mean PD {_num(perf['mean_pd'], 'pct')}; "
+            f"({_num(perf['default_rate'], 'pct')}) against mean PD "
+            f"{_num(perf['mean_pd'], 'pct')}; "
             f"AUC {_num(perf['auc'])} (holdout {_num(perf.get('holdout_auc'))}), "
             f"KS {_num(perf['ks'])}"
         )

@@ -28,7 +28,7 @@ import math
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -90,17 +90,21 @@ class CalibrationMap:
         )
 
 
-@dataclass
-class Explanation:
+class Explanation(NamedTuple):
     """Why one application got its PD: contributions to the log-odds, per input feature.
 
+    Unpacks as ``pd, contributions, base_value``;
     ``base_value + sum(contributions.values()) == margin`` and ``pd = calibration(margin)``.
     """
 
     pd: float
-    margin: float
-    base_value: float
     contributions: dict[str, float]
+    base_value: float
+
+    @property
+    def margin(self) -> float:
+        """The raw margin (log-odds before calibration)."""
+        return self.base_value + sum(self.contributions.values())
 
 
 @dataclass
@@ -263,11 +267,10 @@ class LeanModel:
         margins, contributions, base = self.contributions_of(self.encode([row]))
         return Explanation(
             pd=float(self.calibration(margins)[0]),
-            margin=float(margins[0]),
-            base_value=base,
             contributions={
                 f: float(v) for f, v in zip(self.features, contributions[0], strict=True)
             },
+            base_value=base,
         )
 
     # --- bytes -----------------------------------------------------------------------

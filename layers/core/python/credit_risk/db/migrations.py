@@ -21,10 +21,54 @@ def _create_fixed_tables(conn: Connection) -> None:
     tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
     schema.metadata.create_all(conn, tables=tables)
     schema.labels_table(MetaData()).create(conn, checkfirst=True)
+    _make_audit_append_only(conn)
+
+
+_REFUSE = "audit.decisions is append-only"
+
+
+def _make_audit_append_only(conn: Connection) -> None:
+    """Refuse UPDATE and DELETE (and TRUNCATE) on the audit trail in the database itself.
+
+    The hash chain detects tampering by anyone who gets past this (a DBA who drops the
+    trigger); the trigger stops the application or an operator changing it by mistake.
+    """
+    if is_postgres(conn.engine):
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger "
+                f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON "
+                "audit.decisions FOR EACH ROW EXECUTE FUNCTION audit.refuse_change()"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON audit.decisions "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()"
+            )
+        )
+        return
+    for event in ("UPDATE", "DELETE"):
+        conn.execute(
+            text(
+                f"CREATE TRIGGER audit.decisions_no_{event.lower()} BEFORE {event} ON decisions "
+                f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END"
+            )
+        )
+
+
+def _create_monitoring_snapshots(conn: Connection) -> None:
+    schema.monitoring_snapshots.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
+    (2, "monitoring snapshots", _create_monitoring_snapshots),
 ]
 
 

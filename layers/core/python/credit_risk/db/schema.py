@@ -154,6 +154,29 @@ decisions_audit = Table(
     schema="audit",
 )
 
+# Tables added after migration 1 live in their own MetaData: migration 1 creates every
+# table of ``metadata``, and must create on a fresh database exactly what it always did.
+later_metadata = MetaData()
+
+monitoring_snapshots = Table(
+    "monitoring_snapshots",
+    later_metadata,
+    Column("snapshot_id", String(40), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("trigger", String(40), nullable=False),
+    Column("model_version", String(40)),
+    Column("status", String(10), nullable=False),
+    Column("window_start", String(7)),
+    Column("window_end", String(7)),
+    Column("rows", Integer, nullable=False),
+    Column("score_psi", Float),
+    Column("alerts", Integer, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("dashboard_uri", Text),
+    Column("retrain_execution_arn", Text),
+    schema="ml",
+)
+
 _SQL_TYPES: dict[str, type[TypeEngine[object]]] = {
     "string": Text,
     "category": Text,

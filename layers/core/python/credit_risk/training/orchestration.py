@@ -47,6 +47,7 @@ class PromotionPolicy(BaseModel):
 
     min_auc_gain: float = 0.002
     max_calibration_gap: float = 0.03
+    calibration_z: float = 2.58
     max_cv_auc_std: float = 0.03
 
 
@@ -215,15 +216,21 @@ def compare(
     cand_pd = candidate.predict_columns(columns)
     cand_auc = ranking_metrics(y, cand_pd)["auc"]
     gap = abs(float(np.mean(cand_pd)) - float(np.mean(y)))
+    # A small holdout's default rate is itself uncertain: allow the larger of the
+    # configured gap and z standard errors of the observed rate.
+    rate = float(np.mean(y))
+    allowed_gap = max(
+        policy.max_calibration_gap, policy.calibration_z * float(np.sqrt(rate * (1 - rate) / len(y)))
+    )
     cv_std = float(candidate_metrics.get("cv", {}).get("auc", {}).get("std", 0.0))
     champ_auc = None
     if champion is not None:
         champ_auc = ranking_metrics(y, champion.predict_columns(columns))["auc"]
     failures = []
-    if gap > policy.max_calibration_gap:
+    if gap > allowed_gap:
         failures.append(
             f"mean PD {np.mean(cand_pd):.3f} is {gap:.3f} from the observed default rate "
-            f"{np.mean(y):.3f} (limit {policy.max_calibration_gap})"
+            f"{rate:.3f} on {len(y)} holdout rows (limit {allowed_gap:.3f})"
         )
     if cv_std > policy.max_cv_auc_std:
         failures.append(f"CV AUC std {cv_std:.3f} above {policy.max_cv_auc_std} (unstable)")

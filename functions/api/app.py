@@ -1,0 +1,138 @@
+"""The risk API: Chalice routes over :mod:`chalicelib.service`, behind a token authorizer.
+
+Every route needs a bearer token (see :mod:`credit_risk.auth`) and declares the least role
+it needs; each view parses the request, calls one service method and returns its result.
+Errors become HTTP answers in one place (:mod:`chalicelib.errors`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalice import AuthResponse, Chalice, Response
+from chalice.app import AuthRequest
+
+from chalicelib import auth
+from chalicelib.errors import handles_errors
+from chalicelib.service import get_service
+from credit_risk.auth import Caller, Role
+from credit_risk.observability import logger, metrics
+from credit_risk.runtime import get_runtime
+
+app = Chalice(app_name="credit-risk-api")
+ROUTES = auth.RouteRoles()
+
+
+@app.authorizer(ttl_seconds=300)
+def bearer(auth_request: AuthRequest) -> AuthResponse:
+    """Verify the bearer token; allow every route its role may call."""
+    return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
+
+
+def _request_id() -> str:
+    context = app.current_request.context if app.current_request else {}
+    return str(context.get("requestId") or "")
+
+
+def route(path: str, *, method: str, role: Role) -> Callable[[Callable[..., Any]], Any]:
+    """A route behind the authorizer, needing ``role``, with errors mapped to HTTP."""
+    ROUTES.add(path, [method], role)
+
+    def register(view: Callable[..., Any]) -> Any:
+        return app.route(path, methods=[method], authorizer=bearer)(
+            handles_errors(_request_id)(view)
+        )
+
+    return register
+
+
+def _caller(role: Role) -> Caller:
+    return auth.caller_of(app.current_request.context, role)
+
+
+@app.middleware("http")
+def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Give every request an id, answer it in a header, log one line and flush metrics."""
+    started = time.perf_counter()
+    event.context.setdefault("requestId", uuid.uuid4().hex)
+    response = get_response(event)
+    request_id = event.context["requestId"]
+    response.headers["X-Request-Id"] = request_id
+    logger.info(
+        "request",
+        extra={
+            "method": event.method,
+            "route": event.context.get("resourcePath"),
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "request_id": request_id,
+        },
+    )
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    return response
+
+
+@route("/api/predict", method="POST", role="scorer")
+def predict() -> dict[str, Any]:
+    """Decide on an application (existing customer or new applicant)."""
+    request = app.current_request
+    return get_service().predict(request.raw_body, _caller("scorer"), _request_id())
+
+
+@route("/api/risk-score/{customer_id}", method="GET", role="viewer")
+def risk_score(customer_id: str) -> dict[str, Any]:
+    """A customer's latest stored score and decision."""
+    return get_service().risk_score(customer_id, _caller("viewer"), _request_id())
+
+
+@route("/api/model-metrics", method="GET", role="viewer")
+def model_metrics() -> dict[str, Any]:
+    """The champion's (or ``?version=``'s) metrics."""
+    _caller("viewer")
+    return get_service().model_metrics(app.current_request.query_params)
+
+
+@route("/api/health", method="GET", role="viewer")
+def health() -> Response:
+    """Liveness and readiness."""
+    _caller("viewer")
+    status, body = get_service().health(app.current_request.query_params)
+    return Response(body=body, status_code=status)
+
+
+@route("/api/models", method="GET", role="viewer")
+def models() -> dict[str, Any]:
+    """Every model version."""
+    _caller("viewer")
+    return get_service().models()
+
+
+@route("/api/models/{version}/promote", method="POST", role="admin")
+def promote(version: str) -> dict[str, Any]:
+    """Make a version the champion."""
+    caller = _caller("admin")
+    return get_service().promote(version, app.current_request.raw_body, caller, _request_id())
+
+
+@route("/api/models/rollback", method="POST", role="admin")
+def rollback() -> dict[str, Any]:
+    """Restore the previous champion."""
+    return get_service().rollback(_caller("admin"), _request_id())
+
+
+@route("/api/executions", method="GET", role="viewer")
+def executions() -> dict[str, Any]:
+    """Pipeline and training executions."""
+    _caller("viewer")
+    return get_service().executions(app.current_request.query_params)
+
+
+@route("/api/openapi.json", method="GET", role="viewer")
+def openapi() -> dict[str, Any]:
+    """The OpenAPI document."""
+    _caller("viewer")
+    return get_service().openapi(ROUTES)

@@ -1,0 +1,1 @@
+"""The risk API's own modules: requests, errors, roles, the service and its documentation."""

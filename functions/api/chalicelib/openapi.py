@@ -1,0 +1,367 @@
+"""The API's OpenAPI 3.1 document, served at ``GET /api/openapi.json``.
+
+Paths come from the routes the app declares (so the document cannot miss one: building it
+fails on a route without an entry in :data:`OPERATIONS`), request bodies from the same
+pydantic models that validate them (built from the contract), responses from the models
+below. The fuzz test feeds this document to schemathesis and checks every answer against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.auth import RouteRoles
+from chalicelib.requests import (
+    VERSION_PATTERN,
+    ExecutionsQuery,
+    HealthQuery,
+    MetricsQuery,
+    PromoteRequest,
+    RequestModels,
+)
+
+TITLE = "Credit risk API"
+VERSION = "1.0.0"
+REF = "#/components/schemas/{model}"
+
+
+# --- response bodies -------------------------------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    """One thing wrong with a request."""
+
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error: a name, a readable message, the request id and, for bad input, each
+    field with the rule it broke."""
+
+    error: str
+    message: str
+    request_id: str
+    errors: list[FieldProblem] | None = None
+
+
+class Reason(BaseModel):
+    """A principal reason: a feature that pushed the PD up, with its contribution to the
+    log-odds of default and its plain-language text."""
+
+    feature: str
+    contribution: float
+    text: str
+
+
+class DecisionBody(BaseModel):
+    """A decision on one application."""
+
+    request_id: str
+    application_id: str
+    probability_of_default: float = Field(ge=0, le=1)
+    score: int
+    grade: str
+    decision: Literal["approve", "review", "decline"]
+    expected_loss: float | None
+    reasons: list[Reason] = Field(max_length=4)
+    policy_version: str
+    model_version: str
+    artifact_sha256: str
+    scored_at: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class RiskScoreBody(BaseModel):
+    """A customer's latest stored score."""
+
+    request_id: str
+    customer_id: str
+    application_id: str
+    probability_of_default: float = Field(ge=0, le=1)
+    score: int
+    grade: str
+    decision: str
+    expected_loss: float | None
+    reasons: list[Reason]
+    model_version: str
+    source: str = Field(description="batch (the pipeline) or api (a predict call)")
+    scored_at: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class ModelMetricsBody(BaseModel):
+    """A model version's evaluation: holdout metrics, cross-validation, calibration."""
+
+    model_name: str
+    version: str
+    candidate: str
+    status: str
+    created_at: str | None
+    promoted_at: str | None
+    metrics: dict[str, Any]
+
+
+class ModelSummary(BaseModel):
+    """One registered model version."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_name: str
+    version: str
+    candidate: str
+    status: Literal["candidate", "champion", "rejected", "retired"]
+    auc: float | None
+    artifact_uri: str
+    artifact_sha256: str
+    created_at: str | None
+    promoted_at: str | None
+
+
+class ModelListBody(BaseModel):
+    """Every model version, newest first."""
+
+    model_name: str
+    champion: str | None
+    versions: list[ModelSummary]
+
+
+class ChampionChangeBody(BaseModel):
+    """The champion after a promotion or rollback."""
+
+    request_id: str
+    champion: ModelSummary
+    previous_champion: str | None
+
+
+class Execution(BaseModel):
+    """One pipeline or training execution."""
+
+    machine: Literal["pipeline", "training"]
+    name: str
+    execution_arn: str
+    status: str
+    started_at: str | None
+    stopped_at: str | None
+
+
+class ExecutionsBody(BaseModel):
+    """Executions, newest first."""
+
+    executions: list[Execution]
+
+
+class HealthBody(BaseModel):
+    """Liveness, and readiness with each check."""
+
+    status: Literal["ok", "unavailable"]
+    live: bool
+    ready: bool | None = None
+    checks: dict[str, dict[str, Any]] | None = None
+    policy_version: str | None = None
+    contract: str | None = None
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The documentation of one route."""
+
+    summary: str
+    description: str
+    response: type[BaseModel] | None
+    errors: tuple[int, ...] = ()
+    query: type[BaseModel] | None = None
+    body: str | None = None  # "predict" or "promote"
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_CUSTOMER_ID = {"type": "string", "minLength": 1, "maxLength": 200}
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/api/predict", "POST"): Operation(
+        "Decide on a loan application",
+        "A customer on file by id with the new loan's terms, or a whole application for a "
+        "new applicant. Returns the probability of default, score points, grade, decision, "
+        "expected loss and up to four principal reasons. Audited.",
+        DecisionBody,
+        (400, 404, 413, 415, 503),
+        body="predict",
+    ),
+    ("/api/risk-score/{customer_id}", "GET"): Operation(
+        "A customer's latest score",
+        "The latest stored score and decision (batch or API), when and by which model. "
+        "Audited.",
+        RiskScoreBody,
+        (400, 404),
+        parameters={"customer_id": _CUSTOMER_ID},
+    ),
+    ("/api/model-metrics", "GET"): Operation(
+        "Model metrics",
+        "The champion's metrics, or a given version's with ?version=.",
+        ModelMetricsBody,
+        (400, 404, 503),
+        query=MetricsQuery,
+    ),
+    ("/api/health", "GET"): Operation(
+        "Health",
+        "Liveness (?probe=live touches nothing) and readiness: the database answers and a "
+        "champion is loaded. 503 when not ready.",
+        HealthBody,
+        (400, 503),
+        query=HealthQuery,
+    ),
+    ("/api/models", "GET"): Operation(
+        "Model versions", "Every registered version, newest first.", ModelListBody
+    ),
+    ("/api/models/{version}/promote", "POST"): Operation(
+        "Promote a version (admin)",
+        "Make a registered version the champion by hand. Audited.",
+        ChampionChangeBody,
+        (400, 404, 413, 415),
+        body="promote",
+        parameters={"version": {"type": "string", "pattern": VERSION_PATTERN}},
+    ),
+    ("/api/models/rollback", "POST"): Operation(
+        "Roll back (admin)",
+        "Restore the previous champion. Audited.",
+        ChampionChangeBody,
+        (404,),
+    ),
+    ("/api/executions", "GET"): Operation(
+        "Pipeline and training executions",
+        "The newest Step Functions executions of the pipeline and training machines.",
+        ExecutionsBody,
+        (400,),
+        query=ExecutionsQuery,
+    ),
+    ("/api/openapi.json", "GET"): Operation(
+        "This document", "The OpenAPI 3.1 document of the API.", None
+    ),
+}
+
+_STATUS_TEXT = {
+    400: "The request is invalid; each field and the rule it broke are listed",
+    401: "No valid bearer token",
+    403: "The token's role may not call this",
+    404: "Not found",
+    413: "The body is too large",
+    415: "The body is not JSON",
+    503: "Not ready: no champion model, or a dependency is down",
+}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any]:
+    """The OpenAPI document for the declared routes and the contract's request models."""
+    models: list[type[BaseModel]] = [
+        ErrorBody,
+        DecisionBody,
+        RiskScoreBody,
+        ModelMetricsBody,
+        ModelListBody,
+        ChampionChangeBody,
+        ExecutionsBody,
+        HealthBody,
+        PromoteRequest,
+        requests.existing_customer,
+        requests.new_applicant,
+    ]
+    keyed, schemas = models_json_schema(
+        [(m, "validation" if m in (PromoteRequest,) else "serialization") for m in models],
+        ref_template=REF,
+    )
+    components = schemas.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        mode = "validation" if model in (PromoteRequest,) else "serialization"
+        return keyed[(model, mode)]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in routes.rules:
+        for method in rule.methods:
+            op = OPERATIONS[(rule.path, method)]
+            responses: dict[str, Any] = {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": ref(op.response) if op.response else {}}
+                    },
+                }
+            }
+            for status in (*op.errors, 401, 403):
+                responses[str(status)] = {
+                    "description": _STATUS_TEXT[status],
+                    "content": {"application/json": {"schema": ref(ErrorBody)}},
+                }
+            if op.response is HealthBody:  # not ready is a health answer, not an error
+                responses["503"]["content"]["application/json"]["schema"] = ref(HealthBody)
+            parameters = [
+                {"name": name, "in": "path", "required": True, "schema": schema}
+                for name, schema in op.parameters.items()
+            ]
+            if op.query is not None:
+                parameters += _query_parameters(op.query)
+            operation: dict[str, Any] = {
+                "operationId": f"{method.lower()}_{rule.path.strip('/').replace('/', '_')}"
+                .replace("{", "")
+                .replace("}", "")
+                .replace("-", "_")
+                .replace(".", "_"),
+                "summary": op.summary,
+                "description": f"{op.description} Needs the {rule.role} role or above.",
+                "parameters": parameters,
+                "responses": responses,
+            }
+            if op.body == "predict":
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    ref(requests.existing_customer),
+                                    ref(requests.new_applicant),
+                                ]
+                            }
+                        }
+                    },
+                }
+            elif op.body == "promote":
+                operation["requestBody"] = {
+                    "required": False,
+                    "content": {"application/json": {"schema": ref(PromoteRequest)}},
+                }
+            paths.setdefault(rule.path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": (
+                "Real-time credit decisions with reasons, model governance and operations. "
+                f"Requests follow the dataset contract '{requests.contract.name}'. "
+                "Every call needs a bearer token; roles: viewer < scorer < admin."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,402 @@
+"""What each endpoint does, over the platform's adapters (database, registry, workflows).
+
+One :class:`RiskService` per container, built lazily from the runtime (so a cold start
+imports code but touches nothing until the first request) and rebuilt when the runtime is
+reset (tests and the local cloud).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from chalicelib.auth import RouteRoles
+from chalicelib.requests import (
+    ExecutionsQuery,
+    HealthQuery,
+    MetricsQuery,
+    PromoteRequest,
+    RequestModels,
+    check_version,
+    parse_query,
+    read_json_object,
+)
+from chalicelib.store import CustomerStore
+from credit_risk.audit import AuditRecord, AuditTrail, input_hash
+from credit_risk.auth import Caller
+from credit_risk.contract import Contract
+from credit_risk.decisions import DecisionPolicy, load_decision_policy, validate_policy
+from credit_risk.errors import ConfigurationError, NotFoundError, ValidationError
+from credit_risk.features import build_feature_row
+from credit_risk.observability import metrics
+from credit_risk.pseudonymise import pseudonym
+from credit_risk.registry import MODEL_NAME, ModelVersion, Registry
+from credit_risk.runtime import Runtime, get_runtime
+from credit_risk.serving import ChampionLoader, LoadedModel, decide_rows
+
+MACHINES = {"pipeline": "pipeline_state_machine_arn", "training": "training_state_machine_arn"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+
+
+class RiskService:
+    """The API's behaviour; views parse, call one method, and return its result."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._artifact_hashes: dict[str, str] = {}
+
+    # --- parts, built on first use -----------------------------------------------------
+
+    @property
+    def contract(self) -> Contract:
+        return self.runtime.contract
+
+    @cached_property
+    def policy(self) -> DecisionPolicy:
+        policy = load_decision_policy()
+        validate_policy(policy, self.contract)
+        return policy
+
+    @cached_property
+    def requests(self) -> RequestModels:
+        return RequestModels(self.contract)
+
+    @cached_property
+    def store(self) -> CustomerStore:
+        return CustomerStore(self.runtime.engine, self.contract)
+
+    @cached_property
+    def registry(self) -> Registry:
+        rt = self.runtime
+        return Registry(engine=rt.engine, store=rt.store, bucket=rt.settings.artifacts_bucket)
+
+    @cached_property
+    def loader(self) -> ChampionLoader:
+        return ChampionLoader(self.registry)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.runtime.engine)
+
+    def _pseudonym(self, customer_id: str) -> str:
+        return pseudonym(customer_id, self.runtime.pseudonym_key)
+
+    # --- scoring ---------------------------------------------------------------------
+
+    def predict(self, raw_body: bytes | None, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Decide on one application: PD, score, grade, decision, expected loss, reasons.
+
+        The decision, its reasons and the features it was made from are written to the
+        audit trail, and the score under the customer's key, in one transaction.
+        """
+        parsed = self.requests.parse_predict(read_json_object(raw_body))
+        loaded = self.loader.get()
+        now = datetime.now(UTC)
+        application, customer_key, application_id = self._application(parsed, now, request_id)
+        features = build_feature_row(self.contract, application)
+        row = dict(features)
+        ead = self.policy.ead_feature
+        if ead and ead not in row:
+            row[ead] = application.get(ead)
+        decision = decide_rows(loaded, [row], self.contract, self.policy)[0]
+        result = {
+            "request_id": request_id,
+            "application_id": application_id,
+            **decision,
+            "model_version": loaded.version.version,
+            "artifact_sha256": loaded.version.artifact_sha256,
+            "scored_at": now.isoformat(),
+        }
+        record = AuditRecord(
+            caller=caller.subject,
+            role=caller.role,
+            request_id=request_id,
+            action="predict",
+            input_sha256=input_hash(parsed.model_dump(mode="json")),
+            output={**result, "features": features},
+            customer_key=customer_key,
+            model_version=loaded.version.version,
+            artifact_sha256=loaded.version.artifact_sha256,
+        )
+        with self.runtime.engine.begin() as conn:
+            self.audit.append(conn, record, at=now)
+            if customer_key is not None:
+                self.store.save_score(conn, self._score_row(result, customer_key, now))
+        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
+        )
+        return result
+
+    def _application(
+        self, parsed: BaseModel, now: datetime, request_id: str
+    ) -> tuple[dict[str, Any], str | None, str]:
+        """The application to score, the customer's pseudonymised key and the
+        application's id, for either kind of request."""
+        models, spec = self.requests, self.contract.applications
+        if isinstance(parsed, models.new_applicant):
+            values = parsed.application.model_dump()  # type: ignore[attr-defined]
+            customer = values.get(models.customer_field)
+            application = {k: v for k, v in values.items() if v is not None}
+            application.pop(spec.customer_key or "", None)
+            if models.event_field:
+                application.setdefault(models.event_field, now.date())
+            key = None if customer is None else self._pseudonym(customer)
+            return application, key, str(values.get(spec.id) or request_id)
+        terms = parsed.model_dump(exclude_none=True)
+        key = self._pseudonym(terms.pop(models.customer_field))
+        stored = self.store.latest_application(key)
+        if stored is None:
+            raise NotFoundError(
+                "no application is on file for this customer",
+                field=models.customer_field,
+                rule="unknown_customer",
+            )
+        application = {**stored, **terms}
+        if models.event_field:
+            application[models.event_field] = terms.get(models.event_field, now.date())
+        return application, key, request_id
+
+    @staticmethod
+    def _score_row(result: dict[str, Any], customer_key: str, now: datetime) -> dict[str, Any]:
+        from credit_risk.audit import canonical_json
+
+        return {
+            "application_id": result["application_id"],
+            "customer_key": customer_key,
+            "probability_of_default": result["probability_of_default"],
+            "score": result["score"],
+            "grade": result["grade"],
+            "decision": result["decision"],
+            "expected_loss": result["expected_loss"],
+            "reasons": canonical_json(result["reasons"]),
+            "model_version": result["model_version"],
+            "source": "api",
+            "scored_at": now,
+        }
+
+    def risk_score(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
+        """The customer's latest stored score and decision, when and by which model."""
+        customer_id = customer_id.strip()
+        if not 1 <= len(customer_id) <= 200:
+            raise ValidationError(
+                "customer_id must be 1 to 200 characters", field="customer_id", rule="length"
+            )
+        key = self._pseudonym(customer_id)
+        score = self.store.latest_score(key)
+        version = None if score is None else str(score["model_version"])
+        output = {"found": False} if score is None else {"found": True, **score}
+        self.audit.record(
+            AuditRecord(
+                caller=caller.subject,
+                role=caller.role,
+                request_id=request_id,
+                action="risk_score",
+                input_sha256=input_hash({"customer_id": customer_id}),
+                output=output,
+                customer_key=key,
+                model_version=version,
+                artifact_sha256=None if version is None else self._artifact_hash(version),
+            )
+        )
+        if score is None:
+            raise NotFoundError(
+                "no score is on file for this customer", field="customer_id", rule="unknown"
+            )
+        return {"request_id": request_id, "customer_id": customer_id, **score}
+
+    def _artifact_hash(self, version: str) -> str | None:
+        if version not in self._artifact_hashes:
+            try:
+                self._artifact_hashes[version] = self.registry.get(version).artifact_sha256
+            except NotFoundError:
+                return None
+        return self._artifact_hashes[version]
+
+    # --- models ----------------------------------------------------------------------
+
+    def model_metrics(self, params: dict[str, str] | None) -> dict[str, Any]:
+        """The champion's metrics, or a given version's."""
+        query = parse_query(MetricsQuery, params)
+        if query.version is None:
+            version = self.registry.require_champion()
+        else:
+            version = self.registry.get(query.version)
+        return {
+            "model_name": version.model_name,
+            "version": version.version,
+            "candidate": version.candidate,
+            "status": version.status,
+            "created_at": _iso(version.created_at),
+            "promoted_at": _iso(version.promoted_at),
+            "metrics": version.metrics,
+        }
+
+    def models(self) -> dict[str, Any]:
+        """Every registered version, newest first, and which is champion."""
+        versions = self.registry.versions()
+        champion = next((v.version for v in versions if v.status == "champion"), None)
+        return {
+            "model_name": MODEL_NAME,
+            "champion": champion,
+            "versions": [v.summary() for v in versions],
+        }
+
+    def promote(
+        self, version: str, raw_body: bytes | None, caller: Caller, request_id: str
+    ) -> dict[str, Any]:
+        """Make ``version`` the champion by hand (admin); audited."""
+        check_version(version)
+        body = read_json_object(raw_body) if raw_body and raw_body.strip() else {}
+        request = PromoteRequest.model_validate(body)
+        previous = self.registry.champion()
+        reason = f"{request.reason} (by {caller.subject})"
+        champion = self.registry.promote(version, reason)
+        return self._changed_champion("promote", champion, previous, caller, request_id, body)
+
+    def rollback(self, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Restore the previous champion (admin); audited."""
+        previous = self.registry.champion()
+        champion = self.registry.rollback()
+        return self._changed_champion("rollback", champion, previous, caller, request_id, {})
+
+    def _changed_champion(
+        self,
+        action: str,
+        champion: ModelVersion,
+        previous: ModelVersion | None,
+        caller: Caller,
+        request_id: str,
+        body: dict[str, Any],
+    ) -> dict[str, Any]:
+        result = {
+            "request_id": request_id,
+            "champion": champion.summary(),
+            "previous_champion": None if previous is None else previous.version,
+        }
+        self.audit.record(
+            AuditRecord(
+                caller=caller.subject,
+                role=caller.role,
+                request_id=request_id,
+                action=action,
+                input_sha256=input_hash(body),
+                output=result,
+                model_version=champion.version,
+                artifact_sha256=champion.artifact_sha256,
+            )
+        )
+        self.loader.refresh()
+        return result
+
+    # --- operations ------------------------------------------------------------------
+
+    def executions(self, params: dict[str, str] | None) -> dict[str, Any]:
+        """The newest pipeline and training executions, as the Step Functions console
+        lists them."""
+        query = parse_query(ExecutionsQuery, params)
+        settings = self.runtime.settings
+        arns = {name: getattr(settings, attr) for name, attr in MACHINES.items()}
+        if not any(arns.values()):
+            raise ConfigurationError("no state machine ARN is configured for this API")
+        chosen = [query.machine] if query.machine else list(arns)
+        items = []
+        for machine in chosen:
+            arn = arns[machine]
+            if not arn:
+                continue
+            for run in self.runtime.workflows.executions(
+                arn, status=query.status, limit=query.limit
+            ):
+                items.append(
+                    {
+                        "machine": machine,
+                        "name": run["name"],
+                        "execution_arn": run["executionArn"],
+                        "status": run["status"],
+                        "started_at": _iso(run.get("startDate")),
+                        "stopped_at": _iso(run.get("stopDate")),
+                    }
+                )
+        items.sort(key=lambda e: e["started_at"] or "", reverse=True)
+        return {"executions": items[: query.limit]}
+
+    def health(self, params: dict[str, str] | None) -> tuple[int, dict[str, Any]]:
+        """Liveness, and readiness: the database answers and a champion is loaded."""
+        query = parse_query(HealthQuery, params)
+        body: dict[str, Any] = {"status": "ok", "live": True}
+        if query.probe == "live":
+            return 200, body
+        checks: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            with self.runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True}
+        except Exception as exc:  # readiness reports any failure instead of raising it
+            checks["database"] = {"ok": False, "error": type(exc).__name__}
+        checks["database"]["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        try:
+            loaded: LoadedModel = self.loader.get()
+            checks["champion"] = {
+                "ok": True,
+                "version": loaded.version.version,
+                "candidate": loaded.version.candidate,
+                "kind": loaded.model.kind,
+                "artifact_sha256": loaded.version.artifact_sha256,
+            }
+        except Exception as exc:  # as above
+            checks["champion"] = {"ok": False, "error": type(exc).__name__}
+        ready = all(c["ok"] for c in checks.values())
+        body.update(
+            {
+                "status": "ok" if ready else "unavailable",
+                "ready": ready,
+                "checks": checks,
+                "policy_version": self.policy.version,
+                "contract": self.contract.name,
+            }
+        )
+        return (200 if ready else 503), body
+
+    def openapi(self, routes: RouteRoles) -> dict[str, Any]:
+        """The OpenAPI document of this API (built once)."""
+        if not hasattr(self, "_openapi"):
+            from chalicelib.openapi import build_document
+
+            self._openapi = build_document(routes, self.requests)
+        return self._openapi
+
+
+_lock = threading.Lock()
+_service: RiskService | None = None
+
+
+def get_service() -> RiskService:
+    """The container's service, rebuilt when the runtime was reset."""
+    global _service
+    runtime = get_runtime()
+    service = _service
+    if service is None or service.runtime is not runtime:
+        with _lock:
+            if _service is None or _service.runtime is not runtime:
+                _service = RiskService(runtime)
+            service = _service
+    return service

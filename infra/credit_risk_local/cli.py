@@ -1,0 +1,435 @@
+"""credit-risk: the command line for the local stack, for ops and for the credit team.
+
+    credit-risk demo                      the whole flow, in one process, embedded defaults
+    credit-risk up                        serve the local cloud (and the API) for other commands
+    credit-risk generate / upload / train-now / executions / execution / fire-schedule
+    credit-risk train                     train and compare candidates on any CSV + contract
+    credit-risk quality-report BATCH      a batch's data-quality report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LOCAL_DIR = Path(os.environ.get("CREDIT_RISK_LOCAL_DIR", ".local"))
+CLOUD_FILE = "cloud.json"
+
+
+class Console:
+    """Progress output: numbered steps with their durations."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._step = 0
+
+    def step(self, text: str) -> None:
+        self._step += 1
+        print(f"\n[{self._step}] {text}", flush=True)
+
+    def info(self, text: str) -> None:
+        print(f"    {text}", flush=True)
+
+    def block(self, text: str) -> None:
+        for line in text.splitlines():
+            print(f"    {line}", flush=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _csv_bytes(frame: Any) -> bytes:
+    import io
+
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, date_format="%Y-%m-%d")
+    return buffer.getvalue().encode()
+
+
+def watch_execution(
+    cloud: Any, arn: str, console: Console, *, live: bool = True, timeout: float = 1800
+) -> dict[str, Any]:
+    """Wait for an execution (printing each state as it is entered when ``live``), then
+    show it state by state."""
+    from credit_risk_local.ops import format_execution
+
+    sfn = cloud.client("stepfunctions")
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sfn.describe_execution(executionArn=arn)
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        entered = [e for e in events if "stateEnteredEventDetails" in e]
+        for event in entered[seen:] if live else []:
+            console.info(f"  → {event['stateEnteredEventDetails']['name']}")
+        seen = len(entered)
+        if desc["status"] != "RUNNING":
+            console.block(format_execution(desc, events))
+            return dict(desc)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _newest_execution_arn(cloud: Any, machine: str, before: set[str]) -> str:
+    for _ in range(200):
+        for execution in cloud.executions(machine):
+            if execution["executionArn"] not in before:
+                return str(execution["executionArn"])
+        time.sleep(0.05)
+    raise RuntimeError(f"no new {machine} execution started")
+
+
+def upload_and_watch(cloud: Any, key: str, body: bytes, console: Console) -> dict[str, Any]:
+    """Upload to the raw bucket and follow the pipeline execution it starts."""
+    before = {e["executionArn"] for e in cloud.executions("PipelineStateMachine")}
+    cloud.upload(key, body)
+    arn = _newest_execution_arn(cloud, "PipelineStateMachine", before)
+    return watch_execution(cloud, arn, console, live=False)
+
+
+def _quiet_lambda_output() -> None:
+    """Keep the functions' JSON logs and metrics off a demo's console (warnings stay)."""
+    import warnings
+
+    from credit_risk.observability import logger
+
+    logger.setLevel("WARNING")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _remote() -> Any:
+    from credit_risk_local.cloud import RemoteCloud
+
+    return RemoteCloud.load(LOCAL_DIR / CLOUD_FILE)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from credit_risk.generator import generate, write_dataset
+
+    started = time.monotonic()
+    data = generate(args.rows, seed=args.seed)
+    paths = write_dataset(data, Path(args.out), fmt=args.format)
+    print(f"generated {args.rows:,} applications in {time.monotonic() - started:.1f} s")
+    for name, path in paths.items():
+        print(f"  {name:13s} {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from credit_risk.db.engine import sqlite_url
+    from credit_risk.generator import generate, oracle_auc
+    from credit_risk_local.cloud import LocalCloud
+
+    console = Console()
+    if not args.verbose:
+        _quiet_lambda_output()
+    local_dir = LOCAL_DIR / "demo"
+    if local_dir.exists() and not args.keep:
+        shutil.rmtree(local_dir)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    database_url = args.database_url or sqlite_url(local_dir)
+    shown_db = database_url if database_url.startswith("sqlite") else "Postgres"
+
+    console.step(f"Generating {args.rows:,} synthetic loan applications (seed {args.seed})")
+    data = generate(args.rows, seed=args.seed)
+    apps, outcomes = data.applications, data.outcomes
+    dates = apps["application_date"]
+    cutoff = dates.quantile(0.85)
+    history = apps[dates < cutoff]
+    recent = apps[dates >= cutoff]
+    history_outcomes = outcomes[outcomes["application_id"].isin(history["application_id"])]
+    console.info(
+        f"{len(history):,} past applications with outcomes, {len(recent):,} new applications "
+        f"from {cutoff:%Y-%m-%d}; default rate {outcomes['defaulted'].mean():.1%}"
+    )
+    console.info(f"database: {shown_db}")
+
+    with LocalCloud(database_url=database_url, local_dir=local_dir) as cloud:
+        console.info(
+            f"local cloud up from template.yaml: {len(cloud.stack.functions)} functions, "
+            f"{len(cloud.stack.state_machines)} state machines, buckets "
+            f"{', '.join(cloud.stack.buckets.values())}"
+        )
+        console.step("Uploading applications/history.csv → ingest → pipeline")
+        upload_and_watch(cloud, "applications/history.csv", _csv_bytes(history), console)
+        console.step("Uploading outcomes/history.csv → ingest → pipeline (labels)")
+        upload_and_watch(cloud, "outcomes/history.csv", _csv_bytes(history_outcomes), console)
+
+        console.step("Training: the training state machine (as the EventBridge schedule starts it)")
+        run = watch_execution(cloud, cloud.start_training({"trigger": "demo"}), console)
+        if run["status"] != "SUCCEEDED":
+            console.info("training failed; see the execution above")
+            return 1
+        evaluation = json.loads(run["output"])["evaluation"]
+        oracle = oracle_auc(outcomes, data.true_pd, applications=apps)
+        console.info(
+            f"champion: {evaluation['candidate']} {evaluation['version']} — holdout AUC "
+            f"{evaluation['candidate_auc']:.4f} (oracle AUC on all matured loans {oracle:.4f}); "
+            f"{evaluation['reason']}"
+        )
+
+        console.step("Uploading applications/new.csv → pipeline scores them with the champion")
+        scored = upload_and_watch(cloud, "applications/new.csv", _csv_bytes(recent), console)
+        scoring = json.loads(scored["output"]).get("scoring", {})
+        console.info(f"scored {scoring.get('scored', 0):,} applications: {scoring.get('decisions')}")
+
+        console.step("Scoring a customer through the API (POST /api/predict)")
+        customer = str(recent.iloc[0]["customer_id"])
+        _demo_api_call(cloud, console, customer, float(recent.iloc[0]["loan_amount"]))
+
+    console.step(f"Done in {console.elapsed():.0f} s. Where to look next:")
+    console.block(
+        f"database          {shown_db}\n"
+        "executions        ./run up   then   ./run executions   /   ./run execution NAME\n"
+        "train your data   ./run train --applications A.csv --outcomes O.csv --contract C.yaml\n"
+        "the API           ./run up   (serves http://127.0.0.1:8000/api/...)\n"
+        "tests             ./run tests"
+    )
+    return 0
+
+
+def _demo_api_call(cloud: Any, console: Console, customer: str, amount: float) -> None:
+    """Call the real Chalice app in-process, as API Gateway would."""
+    try:
+        app = cloud.dispatcher.handler_for("ApiFunction")
+        from chalice.test import Client
+
+        from credit_risk_local.tokens import demo_token
+    except (ImportError, AttributeError) as exc:
+        console.info(f"API not available yet: {exc}")
+        return
+    token = demo_token(cloud, role="scorer")
+    body = {"customer_id": customer, "loan_amount": round(amount * 1.5, 2)}
+    with Client(app) as client:
+        response = client.http.post(
+            "/api/predict",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            body=json.dumps(body),
+        )
+    console.info(f"POST /api/predict {json.dumps(body)} → {response.status_code}")
+    console.block(json.dumps(json.loads(response.body or b"{}"), indent=2))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from credit_risk.db.engine import sqlite_url
+    from credit_risk_local.cloud import LocalCloud
+
+    local_dir = LOCAL_DIR / "stack"
+    database_url = args.database_url or sqlite_url(local_dir)
+    cloud = LocalCloud(database_url=database_url, local_dir=local_dir, server_port=args.port)
+    cloud.start()
+    description = cloud.describe()
+    server = _start_api_server(cloud, args.api_port)
+    description["api_url"] = f"http://127.0.0.1:{args.api_port}" if server else None
+    path = LOCAL_DIR / CLOUD_FILE
+    path.write_text(json.dumps(description, indent=2))
+    print(f"local cloud serving on {cloud.endpoint_url} (described in {path})")
+    if server:
+        print(f"API on http://127.0.0.1:{args.api_port}/api/health")
+    print("Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        path.unlink(missing_ok=True)
+        cloud.stop()
+    return 0
+
+
+def _start_api_server(cloud: Any, port: int) -> Any:
+    import threading
+
+    try:
+        app = cloud.dispatcher.handler_for("ApiFunction")
+        from chalice.config import Config
+        from chalice.local import create_local_server
+    except (ImportError, AttributeError):
+        return None
+    server = create_local_server(app, Config.create(), "127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    cloud = _remote()
+    path = Path(args.file)
+    key = f"{args.dataset}/{path.name}"
+    console = Console()
+    console.step(f"Uploading {path} to s3://{cloud.raw_bucket}/{key}")
+    desc = upload_and_watch(cloud, key, path.read_bytes(), console)
+    return 0 if desc["status"] == "SUCCEEDED" else 1
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    from credit_risk_local.ops import format_executions
+
+    cloud = _remote()
+    print(format_executions(cloud.executions(_machine(args.machine))))
+    return 0
+
+
+def cmd_execution(args: argparse.Namespace) -> int:
+    from credit_risk_local.ops import format_execution
+
+    cloud = _remote()
+    sfn = cloud.client("stepfunctions")
+    for machine in ("PipelineStateMachine", "TrainingStateMachine"):
+        for execution in cloud.executions(machine):
+            if execution["name"] == args.name or execution["executionArn"] == args.name:
+                arn = execution["executionArn"]
+                events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                print(format_execution(sfn.describe_execution(executionArn=arn), events))
+                return 0
+    print(f"no execution named {args.name}; see `credit-risk executions`", file=sys.stderr)
+    return 2
+
+
+def cmd_fire_schedule(args: argparse.Namespace) -> int:
+    cloud = _remote()
+    console = Console()
+    console.step("Firing the retraining schedule now")
+    desc = watch_execution(cloud, cloud.fire_schedule(), console)
+    return 0 if desc["status"] == "SUCCEEDED" else 1
+
+
+def cmd_train_now(args: argparse.Namespace) -> int:
+    cloud = _remote()
+    console = Console()
+    console.step("Starting the training state machine")
+    desc = watch_execution(cloud, cloud.start_training({"trigger": "manual"}), console)
+    return 0 if desc["status"] == "SUCCEEDED" else 1
+
+
+def cmd_quality_report(args: argparse.Namespace) -> int:
+    from credit_risk.gate import stored_report
+    from credit_risk.runtime import get_runtime
+
+    cloud = _remote()
+    os.environ.update(cloud.stack.environment)
+    os.environ["AWS_ENDPOINT_URL"] = cloud.description["endpoint_url"]
+    print(stored_report(get_runtime().engine, args.batch_id).to_text(verbose=args.verbose))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from credit_risk_local.tokens import demo_token
+
+    print(demo_token(_remote(), role=args.role, subject=args.subject, ttl=args.ttl))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from credit_risk_local.offline import train_offline
+
+    return train_offline(args)
+
+
+def _machine(name: str) -> str:
+    return {"pipeline": "PipelineStateMachine", "training": "TrainingStateMachine"}[name]
+
+
+def _cv(text: str) -> tuple[int, int]:
+    try:
+        folds, _, repeats = text.partition("x")
+        parsed = (int(folds), int(repeats or 1))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--cv takes FOLDSxREPEATS, like 5x2, not {text!r}") from exc
+    if parsed[0] < 2 or parsed[1] < 1:
+        raise argparse.ArgumentTypeError("--cv needs at least 2 folds and 1 repeat")
+    return parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="credit-risk", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("demo", cmd_demo, "run the whole flow locally and print a summary")
+    p.add_argument("--rows", type=int, default=20_000, help="applications to generate (20,000)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: embedded SQLite)")
+    p.add_argument("--keep", action="store_true", help="keep the previous demo's database")
+    p.add_argument("--verbose", action="store_true", help="show the functions' JSON logs")
+
+    p = add("generate", cmd_generate, "write synthetic applications, outcomes and true PDs")
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default=str(LOCAL_DIR / "data"))
+    p.add_argument("--format", choices=["csv", "csv.gz", "parquet"], default="csv")
+
+    p = add("up", cmd_up, "serve the local cloud and the API until Ctrl-C")
+    p.add_argument("--port", type=int, default=5055)
+    p.add_argument("--api-port", type=int, default=8000)
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: embedded SQLite)")
+
+    p = add("upload", cmd_upload, "upload a file to the raw bucket and follow its pipeline")
+    p.add_argument("file")
+    p.add_argument("--dataset", choices=["applications", "outcomes"], required=True)
+
+    p = add("executions", cmd_executions, "list pipeline or training executions")
+    p.add_argument("--machine", choices=["pipeline", "training"], default="pipeline")
+
+    p = add("execution", cmd_execution, "show one execution state by state")
+    p.add_argument("name", help="execution name or ARN")
+
+    add("fire-schedule", cmd_fire_schedule, "start what the retraining schedule starts, now")
+    add("train-now", cmd_train_now, "start the training state machine on demand")
+
+    p = add("token", cmd_token, "mint an API bearer token for the running local stack")
+    p.add_argument("--role", choices=["viewer", "scorer", "admin"], default="viewer")
+    p.add_argument("--subject", default="local-user")
+    p.add_argument("--ttl", type=int, default=3600, help="seconds")
+
+    p = add("quality-report", cmd_quality_report, "print a batch's data-quality report")
+    p.add_argument("batch_id")
+    p.add_argument("--verbose", action="store_true")
+
+    p = add("train", cmd_train, "train and compare candidates on a CSV with its contract")
+    p.add_argument("--applications", required=True, help="applications CSV/Parquet")
+    p.add_argument("--outcomes", required=True, help="outcomes CSV/Parquet")
+    p.add_argument("--contract", help="dataset contract YAML (default: the synthetic one)")
+    p.add_argument("--config", help="candidate model config YAML (default: packaged)")
+    p.add_argument("--cv", type=_cv, default=None, help="FOLDSxREPEATS, e.g. 5x2")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--candidates", nargs="*", help="train only these candidates")
+    p.add_argument("--json", help="write the metrics as JSON here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``credit-risk`` command."""
+    from credit_risk.errors import CreditRiskError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CreditRiskError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
