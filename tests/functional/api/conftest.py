@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from chalice.test import Client
 from sqlalchemy import MetaData
@@ -82,25 +83,55 @@ class ApiWorld:
         return self.versions
 
 
-def load_portfolio(models: TrainedModels, batch_id: str = "portfolio-1") -> None:
-    """Put the synthetic applications into analytics, as the pipeline's ETL does."""
+PORTFOLIO_ROWS = 400
+
+
+def client_application(row: pd.Series) -> dict[str, Any]:
+    """A synthetic application as a client sends it: no personal data but the customer id,
+    dates as text, gaps left out."""
+    spec = get_runtime().contract.applications
+    out: dict[str, Any] = {}
+    for name, col in spec.columns.items():
+        if (col.pii and name != spec.customer_key) or not col.known_at_application:
+            continue
+        value = row[name]
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        if col.type == "date":
+            value = pd.Timestamp(value).date().isoformat()
+        elif col.type == "integer":
+            value = int(value)
+        elif col.type == "float":
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def load_portfolio(
+    models: TrainedModels, batch_id: str = "portfolio-1", rows: int = PORTFOLIO_ROWS
+) -> None:
+    """Put the first ``rows`` synthetic applications into analytics, as the pipeline's
+    ETL does."""
     rt = get_runtime()
-    rows = application_features(
-        rt.contract, models.data.applications, rt.pseudonym_key, batch_id
-    )
+    applications = models.data.applications.head(rows)
+    rows_out = application_features(rt.contract, applications, rt.pseudonym_key, batch_id)
     with rt.engine.begin() as conn:
-        load_frame(conn, schema.features_table(rt.contract, MetaData()), rows)
+        load_frame(conn, schema.features_table(rt.contract, MetaData()), rows_out)
+
+
+def _world(database_url: str, local_dir: Path, models: TrainedModels) -> Iterator[ApiWorld]:
+    with LocalCloud(database_url=database_url, local_dir=local_dir) as cloud:
+        load_portfolio(models)
+        key = get_runtime().api_token_key
+        tokens = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}  # type: ignore[arg-type]
+        with Client(_app(), project_dir=str(API_DIR)) as client:
+            yield ApiWorld(cloud, client, models, tokens)
 
 
 @pytest.fixture
 def bare_api(database_url: str, tmp_path: Path, trained: TrainedModels) -> Iterator[ApiWorld]:
     """The API on the local cloud with the portfolio loaded and no model registered."""
-    with LocalCloud(database_url=database_url, local_dir=tmp_path / "local") as cloud:
-        load_portfolio(trained)
-        key = get_runtime().api_token_key
-        tokens = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}  # type: ignore[arg-type]
-        with Client(_app(), project_dir=str(API_DIR)) as client:
-            yield ApiWorld(cloud, client, trained, tokens)
+    yield from _world(database_url, tmp_path / "local", trained)
 
 
 @pytest.fixture
@@ -108,6 +139,18 @@ def api(bare_api: ApiWorld) -> ApiWorld:
     """The API with the trained candidates registered and the best one champion."""
     bare_api.register()
     return bare_api
+
+
+@pytest.fixture(scope="module")
+def shared_api(
+    tmp_path_factory: pytest.TempPathFactory, trained: TrainedModels
+) -> Iterator[ApiWorld]:
+    """One API with a champion for a whole module, on SQLite: for tests whose requests
+    mostly never reach the database (validation, fuzzing), so that they stay fast."""
+    folder = tmp_path_factory.mktemp("shared-api")
+    for world in _world(f"sqlite:///{folder / 'credit_risk.db'}", folder / "local", trained):
+        world.register()
+        yield world
 
 
 def _app() -> Any:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only for whole columns (ETL); the API pseudonymises one id
+    import pandas as pd
 
 
 def pseudonym(value: str, key: bytes) -> str:
@@ -15,6 +17,8 @@ def pseudonym(value: str, key: bytes) -> str:
 
 def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """Pseudonyms for a column; missing values stay missing."""
+    import pandas as pd
+
     if not key:
         raise ValueError("the pseudonymisation key is empty")
     out = [None if pd.isna(v) else pseudonym(str(v), key) for v in values.tolist()]

@@ -34,6 +34,8 @@ def _decompress(body: bytes) -> bytes:
 
 
 def _read_csv(body: bytes) -> pd.DataFrame:
+    if b"\x00" in body[:65536]:
+        raise FileUnreadableError("file is binary (it contains NUL bytes), not CSV text")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -42,8 +44,6 @@ def _read_csv(body: bytes) -> pd.DataFrame:
         ) from exc
     if not text.strip():
         raise FileUnreadableError("file is empty")
-    if "\x00" in text:
-        raise FileUnreadableError("file contains NUL bytes; it is not a CSV text file")
     try:
         return pd.read_csv(
             io.StringIO(text),

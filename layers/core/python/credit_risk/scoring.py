@@ -229,7 +229,9 @@ class LeanModel:
     def margin_of(self, design: np.ndarray) -> np.ndarray:
         """Raw margins (log-odds before calibration) of an encoded design matrix."""
         if self.kind == "linear":
-            return np.asarray(design @ self._coef + self.intercept, dtype=np.float64)
+            # einsum, not BLAS (@): BLAS sums in an order that depends on how many rows
+            # come together, so batch and API would differ in the last bit of a PD.
+            return np.einsum("ij,j->i", design, self._coef) + self.intercept
         out = self._booster.inplace_predict(design, predict_type="margin")
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
@@ -251,7 +253,7 @@ class LeanModel:
         if self.kind == "linear":
             per_column = (design - self._column_means) * self._coef
             base = float(self.intercept + self._column_means @ self._coef)
-            margins = design @ self._coef + self.intercept
+            margins = np.einsum("ij,j->i", design, self._coef) + self.intercept
         else:
             import xgboost as xgb
 
@@ -260,7 +262,8 @@ class LeanModel:
             per_column, bias = shap[:, :-1], shap[:, -1]
             base = float(bias[0]) if len(bias) else 0.0
             margins = self.margin_of(design)
-        return np.asarray(margins, dtype=np.float64), per_column @ self._aggregate, base
+        by_feature = np.einsum("ij,jk->ik", per_column, self._aggregate)  # as margin_of
+        return np.asarray(margins, dtype=np.float64), by_feature, base
 
     def explain(self, row: Mapping[str, Any]) -> Explanation:
         """PD of one feature row and each input feature's contribution to its log-odds."""
