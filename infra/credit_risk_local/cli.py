@@ -304,8 +304,12 @@ def cmd_execution(args: argparse.Namespace) -> int:
 def cmd_fire_schedule(args: argparse.Namespace) -> int:
     cloud = _remote()
     console = Console()
-    console.step("Firing the retraining schedule now")
-    desc = watch_execution(cloud, cloud.fire_schedule(), console)
+    console.step(f"Firing schedule {args.name or 'the retraining schedule'} now")
+    arn = cloud.fire_schedule(args.name)
+    if ":lambda:" in arn:
+        console.info(f"invoked {arn}")
+        return 0
+    desc = watch_execution(cloud, arn, console)
     return 0 if desc["status"] == "SUCCEEDED" else 1
 
 
@@ -317,14 +321,41 @@ def cmd_train_now(args: argparse.Namespace) -> int:
     return 0 if desc["status"] == "SUCCEEDED" else 1
 
 
-def cmd_quality_report(args: argparse.Namespace) -> int:
-    from credit_risk.gate import stored_report
-    from credit_risk.runtime import get_runtime
+def _remote_runtime() -> Any:
+    """The runtime of the running local stack, for read-only commands."""
+    from credit_risk.runtime import get_runtime, reset_runtime
 
     cloud = _remote()
     os.environ.update(cloud.stack.environment)
     os.environ["AWS_ENDPOINT_URL"] = cloud.description["endpoint_url"]
-    print(stored_report(get_runtime().engine, args.batch_id).to_text(verbose=args.verbose))
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    reset_runtime()
+    return cloud, get_runtime()
+
+
+def cmd_quality_report(args: argparse.Namespace) -> int:
+    from credit_risk.gate import stored_report
+
+    _, runtime = _remote_runtime()
+    print(stored_report(runtime.engine, args.batch_id).to_text(verbose=args.verbose))
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from credit_risk.monitor_service import service_from_runtime
+    from credit_risk.monitoring import monitoring_table
+
+    cloud, runtime = _remote_runtime()
+    if args.run:
+        cloud.client("lambda").invoke(
+            FunctionName="MonitorFunction", Payload=b'{"trigger": "cli"}'
+        )
+    latest = service_from_runtime(runtime).latest()
+    if latest is None:
+        print("no monitoring snapshot yet; run `credit-risk monitor --run`")
+        return 1
+    print(monitoring_table(latest.snapshot))
     return 0
 
 
@@ -395,7 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("execution", cmd_execution, "show one execution state by state")
     p.add_argument("name", help="execution name or ARN")
 
-    add("fire-schedule", cmd_fire_schedule, "start what the retraining schedule starts, now")
+    p = add("fire-schedule", cmd_fire_schedule, "do now what a schedule does when it fires")
+    p.add_argument("--name", help="schedule name (default: the retraining schedule)")
+
+    p = add("monitor", cmd_monitor, "portfolio and model health as a table")
+    p.add_argument("--run", action="store_true", help="run the monitoring function first")
     add("train-now", cmd_train_now, "start the training state machine on demand")
 
     p = add("token", cmd_token, "mint an API bearer token for the running local stack")

@@ -113,10 +113,16 @@ class CloudOperations:
         self.client("s3").put_object(Bucket=self.raw_bucket, Key=key, Body=body)
 
     def fire_schedule(self, name: str | None = None) -> str:
-        """Start what a schedule targets, now; return the execution ARN."""
+        """Do now what a schedule does when it fires: start its state machine (returns the
+        execution ARN) or invoke its function (returns the function's ARN)."""
         scheduler = self.client("scheduler")
-        name = name or next(iter(self.stack.schedules))
+        name = name or next(n for n in self.stack.schedules if n.startswith("Training"))
         target = scheduler.get_schedule(Name=name)["Target"]
+        if ":lambda:" in target["Arn"]:
+            self.client("lambda").invoke(
+                FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode()
+            )
+            return str(target["Arn"])
         return str(
             self.client("stepfunctions").start_execution(
                 stateMachineArn=target["Arn"],
@@ -214,6 +220,8 @@ class LocalCloud(CloudOperations):
             from moto.server import ThreadedMotoServer
 
             default_user_config["stepfunctions"]["execute_state_machine"] = True
+            # moto's Step Functions engine calls Lambda back through the server it runs in.
+            self._set_env({"MOTO_PORT": str(self.server_port), "MOTO_HOST": "127.0.0.1"})
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.server_port)
             self._server.start()
             self._set_env({"AWS_ENDPOINT_URL": self.endpoint_url})
@@ -315,9 +323,10 @@ class LocalCloud(CloudOperations):
                 ctx.refs[lid] = lid
                 ctx.attrs[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{lid}"
             elif kind == "AWS::Serverless::StateMachine":
-                arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{lid}"
+                name = resolve(resource["Properties"].get("Name", lid), ctx)
+                arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
                 ctx.refs[lid] = arn
-                ctx.attrs[(lid, "Name")] = lid
+                ctx.attrs[(lid, "Name")] = name
                 ctx.attrs[(lid, "Arn")] = arn
             elif kind == "AWS::SNS::Topic":
                 arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:credit-risk-{lid}"
@@ -442,9 +451,9 @@ class LocalCloud(CloudOperations):
             definition = (root / props["DefinitionUri"]).read_text()
             for key, raw in resolve(props.get("DefinitionSubstitutions", {}), ctx).items():
                 definition = definition.replace("${" + key + "}", str(raw))
-            arn = sfn.create_state_machine(name=lid, definition=definition, roleArn=self._role)[
-                "stateMachineArn"
-            ]
+            arn = sfn.create_state_machine(
+                name=ctx.attrs[(lid, "Name")], definition=definition, roleArn=self._role
+            )["stateMachineArn"]
             self.stack.state_machines[lid] = arn
 
     def _create_notifications(self, specs: list[FunctionSpec], ctx: Context) -> None:
@@ -472,9 +481,16 @@ class LocalCloud(CloudOperations):
             )
 
     def _create_schedules(self, template: dict[str, Any], ctx: Context) -> None:
+        """EventBridge Scheduler schedules of state machines and functions."""
         scheduler = self.client("scheduler")
-        for lid, resource in resources_of_type(template, "AWS::Serverless::StateMachine").items():
-            for event_id, event in resource["Properties"].get("Events", {}).items():
+        targets = {
+            lid: (self.stack.state_machines.get(lid) or ctx.attrs[(lid, "Arn")])
+            for lid, resource in template["Resources"].items()
+            if resource["Type"] in ("AWS::Serverless::StateMachine", "AWS::Serverless::Function")
+        }
+        for lid, arn in targets.items():
+            events = template["Resources"][lid].get("Properties", {}).get("Events", {})
+            for event_id, event in events.items():
                 if event["Type"] not in ("Schedule", "ScheduleV2"):
                     continue
                 props = resolve(event["Properties"], ctx)
@@ -483,11 +499,7 @@ class LocalCloud(CloudOperations):
                     Name=name,
                     ScheduleExpression=props["ScheduleExpression"],
                     FlexibleTimeWindow={"Mode": "OFF"},
-                    Target={
-                        "Arn": self.stack.state_machines[lid],
-                        "RoleArn": self._role,
-                        "Input": props.get("Input", "{}"),
-                    },
+                    Target={"Arn": arn, "RoleArn": self._role, "Input": props.get("Input", "{}")},
                 )
                 self.stack.schedules[name] = lid
 

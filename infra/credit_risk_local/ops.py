@@ -31,6 +31,8 @@ class StateRun:
 
     @property
     def status(self) -> str:
+        if self.kind == "Fail":
+            return "failed"
         if self.exited is None:
             return "failed" if self.failures else "running"
         if self.failures:

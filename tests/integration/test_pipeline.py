@@ -37,6 +37,7 @@ def test_upload_runs_every_state_and_does_real_work(cloud: LocalCloud, small_dat
         "Check data quality",
         "Are these applications",
         "Score new applications",
+        "Monitor the portfolio",
         "Pipeline succeeded",
     ]
     # AND the handlers did the work: rows in staging and analytics, a report in S3

@@ -132,3 +132,52 @@ def test_functions_run_on_the_interpreter_the_tests_run_on() -> None:
     assert Path(REPO_ROOT / "functions/train/Dockerfile").read_text().count(
         version.replace("python", "python:")
     ) >= 1
+
+
+def _references(value, found: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
+    """Resource names a property refers to through Ref, GetAtt or Sub."""
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found.update(m.split(".")[0] for m in PLACEHOLDER.findall(text))
+                found.update(
+                    m.split(".")[0] for m in re.findall(r"\$\{([A-Za-z0-9_.]+)\}", text)
+                )
+                if not isinstance(arg, str):
+                    _references(arg[1], found)
+            else:
+                _references(arg, found)
+    elif isinstance(value, list):
+        for item in value:
+            _references(item, found)
+    return found
+
+
+def test_resources_do_not_depend_on_each_other_in_a_cycle() -> None:
+    resources = TEMPLATE["Resources"]
+    globals_env = TEMPLATE.get("Globals", {})
+    graph = {}
+    for name, resource in resources.items():
+        refs = _references(resource.get("Properties", {}), set())
+        if resource["Type"] == "AWS::Serverless::Function":
+            refs |= _references(globals_env, set())
+        graph[name] = {r for r in refs if r in resources and r != name}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("circular dependency: " + " → ".join(path + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])

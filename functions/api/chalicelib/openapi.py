@@ -256,6 +256,13 @@ _STATUS_TEXT = {
 }
 
 
+_GATEWAY_ERROR = {
+    "type": "object",
+    "description": "API Gateway's own answer, e.g. {\"message\": \"Unauthorized\"}",
+    "additionalProperties": {"type": "string"},
+}
+
+
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     return [
@@ -301,10 +308,15 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
                     },
                 }
             }
-            for status in (*op.errors, 401, 403):
+            for status in op.errors:
                 responses[str(status)] = {
                     "description": _STATUS_TEXT[status],
                     "content": {"application/json": {"schema": ref(ErrorBody)}},
+                }
+            for status in (401, 403):  # answered by API Gateway before our code runs
+                responses[str(status)] = {
+                    "description": _STATUS_TEXT[status],
+                    "content": {"application/json": {"schema": _GATEWAY_ERROR}},
                 }
             if op.response is HealthBody:  # not ready is a health answer, not an error
                 responses["503"]["content"]["application/json"]["schema"] = ref(HealthBody)

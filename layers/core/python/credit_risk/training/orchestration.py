@@ -29,6 +29,7 @@ from credit_risk.db import schema
 from credit_risk.db.bulk import read_frame
 from credit_risk.errors import InsufficientDataError
 from credit_risk.model_card import render_model_card
+from credit_risk.monitoring import baseline_summary
 from credit_risk.observability import logger
 from credit_risk.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.scoring import LeanModel
@@ -289,6 +290,11 @@ def evaluate_and_register(
     }
     metrics = dict(summary["metrics"])
     metrics["comparison"] = comparison.__dict__
+    train_rows = frame.iloc[split.train]
+    metrics["baseline"] = baseline_summary(
+        train_rows[contract.features],
+        candidate.predict_columns({c: train_rows[c].to_numpy() for c in contract.features}),
+    )
     metrics["candidates"] = {r["candidate"]: r["auc"] for r in results}
     version = registry.register(
         candidate=best["candidate"],
