@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -236,6 +237,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     description = cloud.describe()
     server = _start_api_server(cloud, args.api_port)
     description["api_url"] = f"http://127.0.0.1:{args.api_port}" if server else None
+    description["pid"] = os.getpid()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     path = LOCAL_DIR / CLOUD_FILE
     path.write_text(json.dumps(description, indent=2))
     print(f"local cloud serving on {cloud.endpoint_url} (described in {path})")

@@ -528,7 +528,18 @@ class RemoteCloud(CloudOperations):
             raise FileNotFoundError(
                 f"no local cloud is running ({path} not found); start one with `./run up`"
             )
-        return cls(json.loads(path.read_text()))
+        description = json.loads(path.read_text())
+        pid = description.get("pid")
+        if pid is not None:
+            try:
+                os.kill(int(pid), 0)
+            except OSError:
+                path.unlink(missing_ok=True)
+                raise FileNotFoundError(
+                    f"the local cloud described in {path} is no longer running; "
+                    "start one with `./run up`"
+                ) from None
+        return cls(description)
 
     def client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self.description["endpoint_url"])
