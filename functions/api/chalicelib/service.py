@@ -194,7 +194,6 @@ class RiskService:
 
     def risk_score(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
         """The customer's latest stored score and decision, when and by which model."""
-        customer_id = customer_id.strip()
         if not 1 <= len(customer_id) <= 200:
             raise ValidationError(
                 "customer_id must be 1 to 200 characters", field="customer_id", rule="length"

@@ -23,8 +23,8 @@ from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
 from credit_risk.etl import application_features
 from credit_risk.registry import ModelVersion, Registry
-from credit_risk.runtime import get_runtime
-from credit_risk_local.cloud import LocalCloud
+from credit_risk.runtime import get_runtime, reset_runtime
+from credit_risk_local.cloud import LocalCloud, database_secret
 from fixtures.champion import TrainedModels, register_models, trained  # noqa: F401
 
 API_DIR = Path(__file__).resolve().parents[3] / "functions" / "api"
@@ -46,6 +46,7 @@ class ApiWorld:
     cloud: LocalCloud
     client: Client
     models: TrainedModels
+    database_url: str
     tokens: dict[str, str] = field(default_factory=dict)
     versions: dict[str, ModelVersion] = field(default_factory=dict)
 
@@ -119,19 +120,41 @@ def load_portfolio(
         load_frame(conn, schema.features_table(rt.contract, MetaData()), rows_out)
 
 
-def _world(database_url: str, local_dir: Path, models: TrainedModels) -> Iterator[ApiWorld]:
-    with LocalCloud(database_url=database_url, local_dir=local_dir) as cloud:
-        load_portfolio(models)
-        key = get_runtime().api_token_key
-        tokens = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}  # type: ignore[arg-type]
-        with Client(_app(), project_dir=str(API_DIR)) as client:
-            yield ApiWorld(cloud, client, models, tokens)
+def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> ApiWorld:
+    load_portfolio(models)
+    key = get_runtime().api_token_key
+    tokens = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}  # type: ignore[arg-type]
+    client = Client(_app(), project_dir=str(API_DIR))
+    return ApiWorld(cloud, client, models, database_url, tokens)
+
+
+def use_database(cloud: LocalCloud, database_url: str) -> None:
+    """Point the stack at another database, as rotating the RDS secret would."""
+    cloud.client("secretsmanager").put_secret_value(
+        SecretId=cloud.stack.secrets["DatabaseSecret"],
+        SecretString=json.dumps(database_secret(database_url)),
+    )
+    reset_runtime()
+
+
+@pytest.fixture(scope="module")
+def api_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """template.yaml on the local cloud, once per module (each test brings its database)."""
+    folder = tmp_path_factory.mktemp("api-cloud")
+    with LocalCloud(
+        database_url=f"sqlite:///{folder / 'unused.db'}", local_dir=folder / "local"
+    ) as cloud:
+        yield cloud
 
 
 @pytest.fixture
-def bare_api(database_url: str, tmp_path: Path, trained: TrainedModels) -> Iterator[ApiWorld]:
-    """The API on the local cloud with the portfolio loaded and no model registered."""
-    yield from _world(database_url, tmp_path / "local", trained)
+def bare_api(
+    api_cloud: LocalCloud, database_url: str, trained: TrainedModels
+) -> Iterator[ApiWorld]:
+    """The API over a fresh database with the portfolio loaded and no model registered."""
+    use_database(api_cloud, database_url)
+    yield _open_world(api_cloud, database_url, trained)
+    reset_runtime()
 
 
 @pytest.fixture
@@ -148,7 +171,9 @@ def shared_api(
     """One API with a champion for a whole module, on SQLite: for tests whose requests
     mostly never reach the database (validation, fuzzing), so that they stay fast."""
     folder = tmp_path_factory.mktemp("shared-api")
-    for world in _world(f"sqlite:///{folder / 'credit_risk.db'}", folder / "local", trained):
+    url = f"sqlite:///{folder / 'credit_risk.db'}"
+    with LocalCloud(database_url=url, local_dir=folder / "local") as cloud:
+        world = _open_world(cloud, url, trained)
         world.register()
         yield world
 

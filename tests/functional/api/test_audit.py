@@ -145,7 +145,7 @@ def test_the_command_reports_the_chain_and_fails_when_broken(
     api: ApiWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _decide(api, 3)
-    url = api.cloud.database_url
+    url = api.database_url
     assert main(["--database-url", url]) == 0
     assert "audit chain intact: 3 rows" in capsys.readouterr().out
     engine = get_runtime().engine

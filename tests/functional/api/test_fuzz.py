@@ -104,7 +104,6 @@ def test_no_generated_request_gets_a_server_error(
             case.validate_response(response, checks=checks)
 
         check()
-    print(mode, sent)
     # Enough requests went out, and they reached the views, not only the gateway
     assert sent["n"] >= 500
     assert sent["statuses"].get(200, 0) > 0 and sent["statuses"].get(400, 0) > 0

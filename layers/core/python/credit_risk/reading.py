@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
-import io
 import zlib
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from credit_risk.errors import FileUnreadableError
@@ -37,24 +38,35 @@ def _read_csv(body: bytes) -> pd.DataFrame:
     if b"\x00" in body[:65536]:
         raise FileUnreadableError("file is binary (it contains NUL bytes), not CSV text")
     try:
-        text = body.decode("utf-8-sig")
+        body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FileUnreadableError(
             f"file is not UTF-8 text (byte 0x{body[exc.start]:02x} at position {exc.start})"
         ) from exc
-    if not text.strip():
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    if not body.strip():
         raise FileUnreadableError("file is empty")
+    header_line = body.split(b"\n", 1)[0].decode().rstrip("\r")
+    names = next(csv.reader([header_line]))
+    # Every cell is read as text (Arrow's multi-threaded parser); the contract decides
+    # what each column means, so one bad cell quarantines a row, not the file.
+    options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
     try:
-        return pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skipinitialspace=True,
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            convert_options=options,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         reason = str(exc).strip().splitlines()[0]
         raise FileUnreadableError(f"malformed CSV: {reason}") from exc
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
 def _read_parquet(body: bytes) -> pd.DataFrame:

@@ -257,7 +257,9 @@ class LeanModel:
         else:
             import xgboost as xgb
 
-            shap = self._booster.predict(xgb.DMatrix(design), pred_contribs=True)
+            shap = self._booster.predict(
+                xgb.DMatrix(design, nthread=self.threads), pred_contribs=True
+            )
             shap = np.asarray(shap, dtype=np.float64)
             per_column, bias = shap[:, :-1], shap[:, -1]
             base = float(bias[0]) if len(bias) else 0.0

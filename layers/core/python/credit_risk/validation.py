@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from credit_risk.contract import ColumnSpec, DatasetSpec
 from credit_risk.errors import FileUnreadableError
@@ -49,12 +51,37 @@ def _as_text(raw: pd.Series) -> pd.Series:
     return text.mask(text == "", pd.NA)
 
 
+def _to_numbers(text: pd.Series) -> pd.Series:
+    """Parse numbers: Arrow's vectorised cast when every cell parses (the usual case),
+    pandas' cell-by-cell coercion otherwise."""
+    try:
+        parsed = pc.cast(pa.array(text, from_pandas=True), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pd.to_numeric(text, errors="coerce")
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+
+
+def _to_dates(text: pd.Series) -> pd.Series:
+    """Parse ISO dates: a vectorised yyyy-mm-dd pass, then pandas for anything else."""
+    parsed = pc.strptime(
+        pa.array(text, from_pandas=True), format="%Y-%m-%d", unit="s", error_is_null=True
+    )
+    values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
+    values = pd.to_datetime(values)
+    rest = text.notna() & values.isna()
+    if rest.any():
+        others = pd.to_datetime(text[rest], errors="coerce", format="ISO8601")
+        values = values.astype("datetime64[us]")
+        values[rest] = others.dt.tz_localize(None).astype("datetime64[us]")
+    return values
+
+
 def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
     """Convert one raw column; return values, a mask of unparseable cells and the rule."""
     text = _as_text(raw)
     present = text.notna()
     if col.type in ("integer", "float"):
-        values = pd.to_numeric(text, errors="coerce")
+        values = _to_numbers(text)
         bad = present & values.isna()
         if col.type == "integer":
             frac = values.notna() & (values != np.floor(values.fillna(0)))
@@ -69,8 +96,7 @@ def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.S
         values = lowered.map(mapping).astype("boolean")
         return values, present & values.isna(), "not a boolean"
     if col.type == "date":
-        values = pd.to_datetime(text, errors="coerce", format="ISO8601").dt.tz_localize(None)
-        values = values.dt.normalize()
+        values = _to_dates(text).dt.normalize()
         return values, present & values.isna(), "not an ISO date"
     return text, pd.Series(False, index=raw.index), ""
 

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table, insert, select
 
-_DATE_FORMAT = "%Y-%m-%d"
 
 
-def _csv_frame(frame: pd.DataFrame, table: Table) -> str:
-    """Serialise ``frame`` for COPY ... FORMAT csv: empty unquoted cells are NULL."""
-    out = pd.DataFrame(index=frame.index)
-    for column in table.columns:
-        series = frame[column.name]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            out[column.name] = series.dt.strftime(_DATE_FORMAT)
-        elif pd.api.types.is_float_dtype(series):
-            out[column.name] = series.astype("float64")
-        else:
-            out[column.name] = series
-    buffer = io.StringIO()
-    out.to_csv(buffer, index=False, header=False, na_rep="", quoting=csv.QUOTE_MINIMAL)
-    return buffer.getvalue()
+def _arrow_column(series: pd.Series) -> pa.Array:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return pc.cast(pa.array(series, from_pandas=True), pa.date32())
+    return pa.array(series, from_pandas=True)
+
+
+def csv_for_copy(frame: pd.DataFrame, table: Table) -> bytes:
+    """``frame`` as COPY ... FORMAT csv input: columns in ``table`` order, dates as ISO
+    dates, missing values as unquoted empty cells (NULL). Written by Arrow's C++ writer."""
+    arrow = pa.table({c.name: _arrow_column(frame[c.name]) for c in table.columns})
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(
+        arrow, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    )
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
@@ -50,7 +52,7 @@ def load_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{c.name}"' for c in table.columns)
         sql = f"COPY {table.schema}.{table.name} ({names}) FROM STDIN WITH (FORMAT csv)"
-        stream = io.StringIO(_csv_frame(frame, table))
+        stream = io.BytesIO(csv_for_copy(frame, table))
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, stream=stream)

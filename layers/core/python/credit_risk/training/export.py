@@ -42,7 +42,14 @@ def to_lean(
     model = fitted if isinstance(fitted, CalibratedModel) else fitted.model
     meta: dict[str, Any] = {"contract": contract.name, "contract_version": contract.version}
     if not isinstance(fitted, CalibratedModel):
-        meta.update({"candidate": fitted.name, "cutoff": fitted.metrics.get("cutoff")})
+        meta.update(
+            {
+                "candidate": fitted.name,
+                "estimator": fitted.estimator,
+                "params": fitted.params,
+                "cutoff": fitted.metrics.get("cutoff"),
+            }
+        )
     meta.update(metadata or {})
     numeric, categorical = contract.numeric_features, contract.categorical_features
     prepare = model.pipeline.named_steps["prepare"]
