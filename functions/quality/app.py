@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.gate import QualityGate
 from credit_risk.observability import logger
+from credit_risk.quality import load_quality_config
 from credit_risk.runtime import get_runtime
 
 
@@ -20,6 +21,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         contract=runtime.contract,
         store=runtime.store,
         artifacts_bucket=runtime.settings.artifacts_bucket,
+        config=load_quality_config(runtime.settings.quality_config_path),
     )
     if "snapshot_uri" in event:
         return gate.check_snapshot(event["snapshot_uri"], event["run_id"])

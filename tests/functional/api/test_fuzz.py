@@ -30,7 +30,7 @@ from schemathesis.generation import GenerationMode
 
 from functional.api.conftest import Answer, ApiWorld
 
-EXAMPLES = {GenerationMode.POSITIVE: 120, GenerationMode.NEGATIVE: 120}
+EXAMPLES = {GenerationMode.POSITIVE: 100, GenerationMode.NEGATIVE: 100}
 RAW_EXAMPLES = 400
 def fuzz(examples: int) -> settings:
     """Settings for a fuzz run: reproducible, no deadline (the first call loads the model)."""

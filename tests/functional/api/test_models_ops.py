@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from credit_risk.audit import AuditTrail
 from credit_risk.runtime import get_runtime
@@ -89,7 +90,7 @@ def test_executions_of_both_machines_are_listed_and_filtered(api: ApiWorld) -> N
     sfn = api.cloud.client("stepfunctions")
     pipeline = sfn.start_execution(
         stateMachineArn=api.cloud.stack.state_machines["PipelineStateMachine"],
-        name="missing-batch",
+        name=f"missing-batch-{uuid.uuid4().hex[:8]}",
         input=json.dumps({"batch_id": "nope", "dataset": "applications"}),
     )["executionArn"]
     api.cloud.wait_for_execution(pipeline)

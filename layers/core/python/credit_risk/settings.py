@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     contract_path: str | None = Field(
         default=None, description="Dataset contract YAML; the packaged default when unset."
     )
+    quality_config_path: str | None = Field(
+        default=None, description="Data-quality gate config YAML; the packaged default when unset."
+    )
     training_config_path: str | None = Field(
         default=None, description="Candidate model config YAML; the packaged default when unset."
     )
