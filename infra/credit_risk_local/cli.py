@@ -369,6 +369,39 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(runtime: Any) -> Any:
+    from credit_risk.registry import Registry
+
+    return Registry(
+        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
+    )
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    _, runtime = _remote_runtime()
+    versions = _registry(runtime).versions()
+    if not versions:
+        print("no model versions yet; run `credit-risk train-now`")
+        return 0
+    rows = [("version", "candidate", "status", "holdout AUC", "reason")]
+    for v in versions:
+        auc = v.metrics.get("auc")
+        rows.append(
+            (v.version, v.candidate, v.status, "" if auc is None else f"{auc:.4f}", v.reason or "")
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _, runtime = _remote_runtime()
+    restored = _registry(runtime).rollback()
+    print(f"champion is now {restored.version} ({restored.candidate}), restored by rollback")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from credit_risk_local.offline import train_offline
 
@@ -431,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("fire-schedule", cmd_fire_schedule, "do now what a schedule does when it fires")
     p.add_argument("--name", help="schedule name (default: the retraining schedule)")
+
+    add("models", cmd_models, "list model versions: champion, retired, rejected and why")
+    add("rollback", cmd_rollback, "restore the previous champion")
 
     p = add("monitor", cmd_monitor, "portfolio and model health as a table")
     p.add_argument("--run", action="store_true", help="run the monitoring function first")

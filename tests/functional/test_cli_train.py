@@ -1,0 +1,63 @@
+"""`credit-risk train`: a lender compares models on its own files and contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import to_csv_bytes
+from credit_risk_local import cli
+from fixtures.other_lender.make_data import make_other_lender
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a motor-finance lender's files and contract, one row broken
+    applications, outcomes = make_other_lender(2500, seed=3)
+    applications.loc[0, "vehicle_price"] = -1
+    (tmp_path / "deals.csv").write_bytes(to_csv_bytes(applications))
+    (tmp_path / "outcomes.csv").write_bytes(to_csv_bytes(outcomes))
+
+    # WHEN they run the command with a seed and 2x1 cross-validation
+    code = cli.main(
+        [
+            "train",
+            "--applications", str(tmp_path / "deals.csv"),
+            "--outcomes", str(tmp_path / "outcomes.csv"),
+            "--contract", str(FIXTURES / "other_lender/contract.yaml"),
+            "--config", str(FIXTURES / "fast_models.yaml"),
+            "--cv", "2x1",
+            "--json", str(tmp_path / "metrics.json"),
+        ]
+    )
+
+    # THEN a table row per candidate is printed, and the JSON holds the same numbers
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "1 invalid rows dropped" in out
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["contract"] == "northgate-motor-finance"
+    assert set(report["candidates"]) == {"logistic_regression", "random_forest", "xgboost"}
+    for name, candidate in report["candidates"].items():
+        auc = candidate["metrics"]["auc"]
+        assert f"{auc:.4f}" in out
+        assert candidate["metrics"]["cv"]["folds"] == 2
+    assert f"best by holdout AUC: {report['best']}" in out
+
+
+def test_a_bad_cv_argument_is_a_clear_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    try:
+        cli.main(["train", "--applications", "a", "--outcomes", "b", "--cv", "lots"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "--cv takes FOLDSxREPEATS" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_a_clear_error_not_a_traceback(capsys) -> None:  # type: ignore[no-untyped-def]
+    code = cli.main(["train", "--applications", "/nope/a.csv", "--outcomes", "/nope/b.csv"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "/nope/a.csv" in err
