@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.contract import load_contract
 from credit_risk.aws import ObjectStore
+from credit_risk.contract import load_contract
 from credit_risk.observability import logger
 from credit_risk.settings import get_settings
 from credit_risk.training.orchestration import train_candidate

@@ -1,10 +1,10 @@
 """credit-risk: the command line for the local stack, for ops and for the credit team.
 
-    credit-risk demo                      the whole flow, in one process, embedded defaults
-    credit-risk up                        serve the local cloud (and the API) for other commands
-    credit-risk generate / upload / train-now / executions / execution / fire-schedule
-    credit-risk train                     train and compare candidates on any CSV + contract
-    credit-risk quality-report BATCH      a batch's data-quality report
+credit-risk demo                      the whole flow, in one process, embedded defaults
+credit-risk up                        serve the local cloud (and the API) for other commands
+credit-risk generate / upload / train-now / executions / execution / fire-schedule
+credit-risk train                     train and compare candidates on any CSV + contract
+credit-risk quality-report BATCH      a batch's data-quality report
 """
 
 from __future__ import annotations
@@ -187,7 +187,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.step("Uploading applications/new.csv → pipeline scores them with the champion")
         scored = upload_and_watch(cloud, "applications/new.csv", _csv_bytes(recent), console)
         scoring = json.loads(scored["output"]).get("scoring", {})
-        console.info(f"scored {scoring.get('scored', 0):,} applications: {scoring.get('decisions')}")
+        console.info(
+            f"scored {scoring.get('scored', 0):,} applications: {scoring.get('decisions')}"
+        )
 
         console.step("Scoring a customer through the API (POST /api/predict)")
         customer = str(recent.iloc[0]["customer_id"])
@@ -351,9 +353,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     cloud, runtime = _remote_runtime()
     if args.run:
-        cloud.client("lambda").invoke(
-            FunctionName="MonitorFunction", Payload=b'{"trigger": "cli"}'
-        )
+        cloud.client("lambda").invoke(FunctionName="MonitorFunction", Payload=b'{"trigger": "cli"}')
     latest = service_from_runtime(runtime).latest()
     if latest is None:
         print("no monitoring snapshot yet; run `credit-risk monitor --run`")
@@ -417,7 +417,9 @@ def _cv(text: str) -> tuple[int, int]:
         folds, _, repeats = text.partition("x")
         parsed = (int(folds), int(repeats or 1))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--cv takes FOLDSxREPEATS, like 5x2, not {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"--cv takes FOLDSxREPEATS, like 5x2, not {text!r}"
+        ) from exc
     if parsed[0] < 2 or parsed[1] < 1:
         raise argparse.ArgumentTypeError("--cv needs at least 2 folds and 1 repeat")
     return parsed
@@ -425,11 +427,16 @@ def _cv(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(prog="credit-risk", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="credit-risk",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p

@@ -224,7 +224,7 @@ class LocalCloud(CloudOperations):
             self._set_env({"MOTO_PORT": str(self.server_port), "MOTO_HOST": "127.0.0.1"})
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.server_port)
             self._server.start()
-            self._set_env({"AWS_ENDPOINT_URL": self.endpoint_url})
+            self._set_env({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.server_port}"})
         install(self.dispatcher)
         reset_runtime()
         self._session = boto3.session.Session(region_name=REGION)

@@ -154,7 +154,7 @@ def _patch_execution_copy() -> None:
     from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 
     for cls in (ModelExecution, ParserExecution):
-        cls.__deepcopy__ = _share_on_deepcopy  # type: ignore[attr-defined]
+        cls.__deepcopy__ = _share_on_deepcopy  # type: ignore[union-attr]
 
 
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -168,7 +168,8 @@ def install(dispatcher: Dispatcher) -> None:
     global _active
     if not moto.__version__.startswith(SUPPORTED_MOTO):
         raise RuntimeError(
-            f"the in-process Lambda seam was written for moto {SUPPORTED_MOTO}, not {moto.__version__}"
+            f"the in-process Lambda seam was written for moto {SUPPORTED_MOTO}, "
+            f"not {moto.__version__}"
         )
     _active = dispatcher
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]

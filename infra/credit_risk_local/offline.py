@@ -47,8 +47,10 @@ def training_data(
         labels[["target"]], left_on="_id", right_index=True
     )
     features = build_features(contract, joined.reset_index(drop=True))
-    return features, joined["target"].reset_index(drop=True), pd.Series(
-        pd.to_datetime(joined[spec.event_date]).to_numpy()
+    return (
+        features,
+        joined["target"].reset_index(drop=True),
+        pd.Series(pd.to_datetime(joined[spec.event_date]).to_numpy()),
     )
 
 

@@ -66,13 +66,13 @@ def state_runs(events: list[dict[str, Any]]) -> list[StateRun]:
         elif kind.endswith("StateExited"):
             details = event["stateExitedEventDetails"]
             waiting = open_runs.get(details["name"]) or []
-            run = waiting.pop(0) if waiting else None
-            if run is not None:
-                run.exited = event["timestamp"]
+            finished = waiting.pop(0) if waiting else None
+            if finished is not None:
+                finished.exited = event["timestamp"]
                 try:
-                    run.output = json.loads(details.get("output") or "null")
+                    finished.output = json.loads(details.get("output") or "null")
                 except json.JSONDecodeError:
-                    run.output = details.get("output")
+                    finished.output = details.get("output")
         else:
             for key in _FAILURE_DETAILS[:2]:
                 if key in event and last is not None:

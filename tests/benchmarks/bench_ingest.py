@@ -59,9 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--postgres", default="postgresql+pg8000://postgres@127.0.0.1:5432/test"
-    )
+    parser.add_argument("--postgres", default="postgresql+pg8000://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
 
     contract = load_contract()
@@ -86,7 +84,9 @@ def main() -> None:
                 key = f"applications/bench-{attempt}.csv"
                 s3.put_object(Bucket="bench-raw", Key=key, Body=body)
                 etag = s3.head_object(Bucket="bench-raw", Key=key)["ETag"].strip('"')
-                ingestor = Ingestor(engine=engine, contract=contract, store=ObjectStore("us-east-1"))
+                ingestor = Ingestor(
+                    engine=engine, contract=contract, store=ObjectStore("us-east-1")
+                )
                 started = time.perf_counter()
                 result = ingestor.ingest(LandedObject("bench-raw", key, etag))
                 ours.append(time.perf_counter() - started)

@@ -25,12 +25,18 @@ def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
     code = cli.main(
         [
             "train",
-            "--applications", str(tmp_path / "deals.csv"),
-            "--outcomes", str(tmp_path / "outcomes.csv"),
-            "--contract", str(FIXTURES / "other_lender/contract.yaml"),
-            "--config", str(FIXTURES / "fast_models.yaml"),
-            "--cv", "2x1",
-            "--json", str(tmp_path / "metrics.json"),
+            "--applications",
+            str(tmp_path / "deals.csv"),
+            "--outcomes",
+            str(tmp_path / "outcomes.csv"),
+            "--contract",
+            str(FIXTURES / "other_lender/contract.yaml"),
+            "--config",
+            str(FIXTURES / "fast_models.yaml"),
+            "--cv",
+            "2x1",
+            "--json",
+            str(tmp_path / "metrics.json"),
         ]
     )
 
@@ -41,7 +47,7 @@ def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["contract"] == "northgate-motor-finance"
     assert set(report["candidates"]) == {"logistic_regression", "random_forest", "xgboost"}
-    for name, candidate in report["candidates"].items():
+    for candidate in report["candidates"].values():
         auc = candidate["metrics"]["auc"]
         assert f"{auc:.4f}" in out
         assert candidate["metrics"]["cv"]["folds"] == 2

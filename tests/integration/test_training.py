@@ -48,7 +48,12 @@ def test_first_run_promotes_and_an_equal_rerun_is_rejected(loaded_cloud: LocalCl
     states = entered_states(history(loaded_cloud, first["executionArn"]))
     assert states[:3] == ["Snapshot training data", "Check training data", "Train candidates"]
     assert states.count("Train candidate") == 3
-    assert states[-4:] == ["Is the candidate better", "Promote champion", "Notify", "Training finished"]
+    assert states[-4:] == [
+        "Is the candidate better",
+        "Promote champion",
+        "Notify",
+        "Training finished",
+    ]
     registry = _registry()
     champion = registry.require_champion()
     assert champion.metrics["auc"] > 0.75

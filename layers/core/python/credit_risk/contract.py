@@ -146,7 +146,8 @@ class Contract(BaseModel):
             )
         if self.maturity.observed_until not in outs.columns:
             raise ValueError(
-                f"maturity.observed_until '{self.maturity.observed_until}' is not an outcomes column"
+                f"maturity.observed_until '{self.maturity.observed_until}' "
+                "is not an outcomes column"
             )
         for name, col in apps.columns.items():
             if col.feature and not col.known_at_application:

@@ -22,12 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from credit_risk.aws import ObjectStore, Workflows
 from credit_risk.contract import DATASETS, Contract
-from credit_risk.validation import check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
 from credit_risk.errors import FileUnreadableError, UnknownDatasetError
 from credit_risk.observability import logger
 from credit_risk.reading import read_raw
+from credit_risk.validation import check_header, validate_frame
 
 QUARANTINE_PREFIX = "quarantine"
 
@@ -67,7 +67,8 @@ def dataset_of(key: str) -> str:
     first = PurePosixPath(key).parts[0] if key else ""
     if first not in DATASETS or "/" not in key:
         raise UnknownDatasetError(
-            f"'{key}' is not under a dataset prefix; upload to {' or '.join(d + '/' for d in DATASETS)}"
+            f"'{key}' is not under a dataset prefix; "
+            f"upload to {' or '.join(d + '/' for d in DATASETS)}"
         )
     return first
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, MetaData, insert, select
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
-from credit_risk.errors import NotFoundError
 from credit_risk.decisions import DecisionPolicy, exposure_at_default, make_decision
+from credit_risk.errors import NotFoundError
 from credit_risk.registry import ModelVersion, Registry
 from credit_risk.scoring import LeanModel
 

@@ -13,7 +13,6 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table, insert, select
 
 
-
 def _arrow_column(series: pd.Series) -> pa.Array:
     if pd.api.types.is_datetime64_any_dtype(series):
         return pc.cast(pa.array(series, from_pandas=True), pa.date32())
@@ -55,7 +54,7 @@ def load_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         stream = io.BytesIO(csv_for_copy(frame, table))
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, stream=stream)
+            cursor.execute(sql, stream=stream)  # type: ignore[call-arg]  # pg8000's COPY
         finally:
             cursor.close()
     else:

@@ -7,6 +7,8 @@ contract by :func:`staging_table` and :func:`features_table`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -177,7 +179,7 @@ monitoring_snapshots = Table(
     schema="ml",
 )
 
-_SQL_TYPES: dict[str, type[TypeEngine[object]]] = {
+_SQL_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "string": Text,
     "category": Text,
     "integer": BigInteger,
@@ -190,7 +192,7 @@ _SQL_TYPES: dict[str, type[TypeEngine[object]]] = {
 def staging_table(contract: Contract, dataset: str, meta: MetaData | None = None) -> Table:
     """The staging table for one dataset: the contract's columns plus batch bookkeeping."""
     spec: DatasetSpec = contract.dataset(dataset)
-    columns = [
+    columns: list[Any] = [
         Column("_batch_id", String(80), nullable=False),
         Column("_row_number", Integer, nullable=False),
     ]
@@ -201,7 +203,7 @@ def staging_table(contract: Contract, dataset: str, meta: MetaData | None = None
 def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
     """analytics.application_features: pseudonymised keys, model features and the
     non-personal inputs derived features read; no raw personal data."""
-    columns = [
+    columns: list[Any] = [
         Column("application_id", String(200), primary_key=True),
         Column("customer_key", String(64), nullable=False),
         Column("event_date", Date, nullable=False),
@@ -215,9 +217,7 @@ def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
     ]
     # The API reads a customer's latest application by its pseudonymised key.
     latest = Index("ix_application_features_customer", "customer_key", "event_date")
-    return Table(
-        "application_features", meta or MetaData(), *columns, latest, schema="analytics"
-    )
+    return Table("application_features", meta or MetaData(), *columns, latest, schema="analytics")
 
 
 def labels_table(meta: MetaData | None = None) -> Table:

@@ -221,7 +221,8 @@ def compare(
     # configured gap and z standard errors of the observed rate.
     rate = float(np.mean(y))
     allowed_gap = max(
-        policy.max_calibration_gap, policy.calibration_z * float(np.sqrt(rate * (1 - rate) / len(y)))
+        policy.max_calibration_gap,
+        policy.calibration_z * float(np.sqrt(rate * (1 - rate) / len(y))),
     )
     cv_std = float(candidate_metrics.get("cv", {}).get("auc", {}).get("std", 0.0))
     champ_auc = None
