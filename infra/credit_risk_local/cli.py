@@ -191,6 +191,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"scored {scoring.get('scored', 0):,} applications: {scoring.get('decisions')}"
         )
 
+        console.step("Portfolio monitoring (ran after scoring, as the pipeline does)")
+        _demo_dashboard(cloud, console, local_dir)
+
         console.step("Scoring a customer through the API (POST /api/predict)")
         customer = str(recent.iloc[0]["customer_id"])
         _demo_api_call(cloud, console, customer, float(recent.iloc[0]["loan_amount"]))
@@ -198,12 +201,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.step(f"Done in {console.elapsed():.0f} s. Where to look next:")
     console.block(
         f"database          {shown_db}\n"
+        f"dashboard         file://{(local_dir / 'dashboard.html').resolve()}\n"
         "executions        ./run up   then   ./run executions   /   ./run execution NAME\n"
         "train your data   ./run train --applications A.csv --outcomes O.csv --contract C.yaml\n"
         "the API           ./run up   (serves http://127.0.0.1:8000/api/...)\n"
         "tests             ./run tests"
     )
     return 0
+
+
+def _demo_dashboard(cloud: Any, console: Console, local_dir: Path) -> None:
+    """Print the monitoring table and save the dashboard the monitor wrote to S3."""
+    from botocore.exceptions import ClientError
+
+    from credit_risk.monitor_service import service_from_runtime
+    from credit_risk.monitoring import monitoring_table
+    from credit_risk.runtime import get_runtime
+
+    latest = service_from_runtime(get_runtime()).latest()
+    if latest is not None:
+        table = monitoring_table(latest.snapshot)
+        console.block("\n".join(table.splitlines()[:34]))
+    try:
+        body = cloud.client("s3").get_object(
+            Bucket=cloud.artifacts_bucket, Key="dashboards/latest.html"
+        )["Body"].read()
+    except ClientError:
+        console.info("no dashboard was written")
+        return
+    path = (local_dir / "dashboard.html").resolve()
+    path.write_bytes(body)
+    console.info(f"dashboard: file://{path}  (also s3://{cloud.artifacts_bucket}/dashboards/)")
 
 
 def _demo_api_call(cloud: Any, console: Console, customer: str, amount: float) -> None:

@@ -13,19 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from chalice.test import Client
-from sqlalchemy import MetaData
 
 from credit_risk.auth import ROLES, mint_token
-from credit_risk.db import schema
-from credit_risk.db.bulk import load_frame
-from credit_risk.etl import application_features
 from credit_risk.registry import ModelVersion, Registry
 from credit_risk.runtime import get_runtime, reset_runtime
 from credit_risk_local.cloud import LocalCloud, database_secret
 from fixtures.champion import TrainedModels, register_models, trained  # noqa: F401
+from fixtures.portfolio import load_portfolio
 
 API_DIR = Path(__file__).resolve().parents[3] / "functions" / "api"
 
@@ -82,42 +78,6 @@ class ApiWorld:
         """Register the trained candidates and promote one."""
         self.versions = register_models(self.registry, self.models, champion=champion)
         return self.versions
-
-
-PORTFOLIO_ROWS = 400
-
-
-def client_application(row: pd.Series) -> dict[str, Any]:
-    """A synthetic application as a client sends it: no personal data but the customer id,
-    dates as text, gaps left out."""
-    spec = get_runtime().contract.applications
-    out: dict[str, Any] = {}
-    for name, col in spec.columns.items():
-        if (col.pii and name != spec.customer_key) or not col.known_at_application:
-            continue
-        value = row[name]
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            continue
-        if col.type == "date":
-            value = pd.Timestamp(value).date().isoformat()
-        elif col.type == "integer":
-            value = int(value)
-        elif col.type == "float":
-            value = float(value)
-        out[name] = value
-    return out
-
-
-def load_portfolio(
-    models: TrainedModels, batch_id: str = "portfolio-1", rows: int = PORTFOLIO_ROWS
-) -> None:
-    """Put the first ``rows`` synthetic applications into analytics, as the pipeline's
-    ETL does."""
-    rt = get_runtime()
-    applications = models.data.applications.head(rows)
-    rows_out = application_features(rt.contract, applications, rt.pseudonym_key, batch_id)
-    with rt.engine.begin() as conn:
-        load_frame(conn, schema.features_table(rt.contract, MetaData()), rows_out)
 
 
 def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> ApiWorld:

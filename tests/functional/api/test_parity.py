@@ -11,7 +11,8 @@ from credit_risk.runtime import get_runtime
 from credit_risk.serving import score_batch
 from sqlalchemy import select
 
-from functional.api.conftest import ApiWorld, client_application
+from fixtures.portfolio import client_application
+from functional.api.conftest import ApiWorld
 
 SAMPLE = 40
 

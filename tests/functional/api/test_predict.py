@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from credit_risk.db import schema
 from credit_risk.runtime import get_runtime
-from functional.api.conftest import ApiWorld, client_application
+from fixtures.portfolio import client_application
+from functional.api.conftest import ApiWorld
 
 POLICY = load_decision_policy()
 
