@@ -13,22 +13,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from credit_risk.config_files import load_yaml_model
 from credit_risk.errors import ConfigurationError
 
 if TYPE_CHECKING:  # the contract module imports pandas, which the request path avoids
@@ -167,27 +165,7 @@ class DecisionPolicy(BaseModel):
 
 def load_decision_policy(path: str | Path | None = None) -> DecisionPolicy:
     """Read a decision policy YAML; the packaged default policy when ``path`` is None."""
-    if path is None:
-        text = resources.files("credit_risk.contracts").joinpath("decisions.yaml").read_text()
-        source = "decisions.yaml"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read decision policy {path}: {exc.strerror}") from exc
-        source = str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{source} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{source} must be a mapping of policy settings")
-    try:
-        return DecisionPolicy.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(f"{source}: {where}: {first['msg']}", field=where) from exc
+    return load_yaml_model(DecisionPolicy, path, default="decisions.yaml", what="decision policy")
 
 
 def validate_policy(policy: DecisionPolicy, contract: Contract) -> None:

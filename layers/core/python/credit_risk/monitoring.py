@@ -27,16 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from credit_risk.errors import ConfigurationError
+from credit_risk.config_files import load_yaml_model
 from credit_risk.quality import PSI_EPSILON, psi_band
 
 SNAPSHOT_VERSION = 1
@@ -147,29 +145,9 @@ class MonitoringConfig(BaseModel):
 
 def load_monitoring_config(path: str | Path | None = None) -> MonitoringConfig:
     """Read a monitoring YAML; the packaged defaults when ``path`` is None."""
-    if path is None:
-        text = resources.files("credit_risk.contracts").joinpath("monitoring.yaml").read_text()
-        source = "monitoring.yaml"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot read monitoring config {path}: {exc.strerror}"
-            ) from exc
-        source = str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{source} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{source} must be a mapping of monitoring settings")
-    try:
-        return MonitoringConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(f"{source}: {where}: {first['msg']}", field=where) from exc
+    return load_yaml_model(
+        MonitoringConfig, path, default="monitoring.yaml", what="monitoring config"
+    )
 
 
 @cache

@@ -14,18 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-import yaml
 from pandas.api import types as ptypes
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from credit_risk.config_files import load_yaml_model
 from credit_risk.contract import ColumnSpec, Contract
-from credit_risk.errors import ConfigurationError, QualityGateFailedError
+from credit_risk.errors import QualityGateFailedError
 
 Severity = Literal["critical", "warning"]
 CheckKind = Literal[
@@ -147,27 +146,7 @@ class QualityConfig(BaseModel):
 
 def load_quality_config(path: str | Path | None = None) -> QualityConfig:
     """Read a quality-gate YAML; the packaged defaults when ``path`` is None."""
-    if path is None:
-        text = resources.files("credit_risk.contracts").joinpath("quality.yaml").read_text()
-        source = "quality.yaml"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read quality config {path}: {exc.strerror}") from exc
-        source = str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{source} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{source} must be a mapping of check settings")
-    try:
-        return QualityConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(f"{source}: {where}: {first['msg']}", field=where) from exc
+    return load_yaml_model(QualityConfig, path, default="quality.yaml", what="quality config")
 
 
 @cache

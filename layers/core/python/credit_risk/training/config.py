@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from credit_risk.config_files import read_yaml_mapping, validate_model
 from credit_risk.errors import ConfigurationError
 
 EstimatorKind = Literal["logistic_regression", "xgboost_random_forest", "xgboost"]
@@ -155,26 +154,14 @@ def load_training_config(
     """
     if isinstance(source, TrainingConfig):
         return source
-    if source is None:
-        text = resources.files("credit_risk.training").joinpath("models.yaml").read_text()
-        raw: Any = yaml.safe_load(text)
-        where = "packaged models.yaml"
-    elif isinstance(source, Mapping):
+    if isinstance(source, Mapping):
         raw, where = dict(source), "training config"
     else:
-        try:
-            raw = yaml.safe_load(Path(source).read_text())
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read training config {source}: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{source} is not valid YAML: {exc}") from exc
-        where = str(source)
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{where} must be a mapping")
+        raw, where = read_yaml_mapping(
+            source,
+            package="credit_risk.training",
+            default="models.yaml",
+            what="training config",
+        )
     flat = {**dict(raw.get("defaults") or {}), **{k: v for k, v in raw.items() if k != "defaults"}}
-    try:
-        return TrainingConfig.model_validate(flat)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(f"{where}: {loc}: {first['msg']}") from exc
+    return validate_model(TrainingConfig, flat, where)

@@ -13,17 +13,16 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, MetaData, select
 
 from credit_risk import __version__
 from credit_risk.aws import ObjectStore, parse_s3_uri
+from credit_risk.config_files import load_yaml_model
 from credit_risk.contract import Contract
 from credit_risk.db import schema
 from credit_risk.db.bulk import read_frame
@@ -54,12 +53,13 @@ class PromotionPolicy(BaseModel):
 
 def load_promotion_policy(path: str | None = None) -> PromotionPolicy:
     """The promotion policy (``promotion.yaml`` beside the model config by default)."""
-    text = (
-        open(path).read()  # noqa: SIM115
-        if path
-        else resources.files("credit_risk.training").joinpath("promotion.yaml").read_text()
+    return load_yaml_model(
+        PromotionPolicy,
+        path,
+        default="promotion.yaml",
+        what="promotion policy",
+        package="credit_risk.training",
     )
-    return PromotionPolicy.model_validate(yaml.safe_load(text))
 
 
 # --------------------------------------------------------------------------- snapshot
