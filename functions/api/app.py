@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import AuthResponse, Chalice, Response
-from chalice.app import AuthRequest
+from chalice.app import AuthRequest, Request
 
 from chalicelib import auth
 from chalicelib.errors import handles_errors
@@ -32,9 +32,19 @@ def bearer(auth_request: AuthRequest) -> AuthResponse:
     return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
 
 
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "a view runs inside a request"
+    return request
+
+
 def _request_id() -> str:
     context = app.current_request.context if app.current_request else {}
     return str(context.get("requestId") or "")
+
+
+def _query() -> dict[str, str]:
+    return dict(_request().query_params or {})
 
 
 def route(path: str, *, method: str, role: Role) -> Callable[[Callable[..., Any]], Any]:
@@ -50,7 +60,7 @@ def route(path: str, *, method: str, role: Role) -> Callable[[Callable[..., Any]
 
 
 def _caller(role: Role) -> Caller:
-    return auth.caller_of(app.current_request.context, role)
+    return auth.caller_of(_request().context, role)
 
 
 @app.middleware("http")
@@ -79,8 +89,7 @@ def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
 @route("/api/predict", method="POST", role="scorer")
 def predict() -> dict[str, Any]:
     """Decide on an application (existing customer or new applicant)."""
-    request = app.current_request
-    return get_service().predict(request.raw_body, _caller("scorer"), _request_id())
+    return get_service().predict(_request().raw_body, _caller("scorer"), _request_id())
 
 
 @route("/api/risk-score/{customer_id}", method="GET", role="viewer")
@@ -93,14 +102,14 @@ def risk_score(customer_id: str) -> dict[str, Any]:
 def model_metrics() -> dict[str, Any]:
     """The champion's (or ``?version=``'s) metrics."""
     _caller("viewer")
-    return get_service().model_metrics(app.current_request.query_params)
+    return get_service().model_metrics(_query())
 
 
 @route("/api/health", method="GET", role="viewer")
 def health() -> Response:
     """Liveness and readiness."""
     _caller("viewer")
-    status, body = get_service().health(app.current_request.query_params)
+    status, body = get_service().health(_query())
     return Response(body=body, status_code=status)
 
 
@@ -115,7 +124,7 @@ def models() -> dict[str, Any]:
 def promote(version: str) -> dict[str, Any]:
     """Make a version the champion."""
     caller = _caller("admin")
-    return get_service().promote(version, app.current_request.raw_body, caller, _request_id())
+    return get_service().promote(version, _request().raw_body, caller, _request_id())
 
 
 @route("/api/models/rollback", method="POST", role="admin")
@@ -128,7 +137,7 @@ def rollback() -> dict[str, Any]:
 def executions() -> dict[str, Any]:
     """Pipeline and training executions."""
     _caller("viewer")
-    return get_service().executions(app.current_request.query_params)
+    return get_service().executions(_query())
 
 
 @route("/api/openapi.json", method="GET", role="viewer")

@@ -40,12 +40,12 @@ for folder in (ROOT / "functions" / "api", ROOT / "layers" / "core" / "python", 
 sys.path.insert(0, str(ROOT / "infra"))
 
 from chalice.test import Client  # noqa: E402
+
 from credit_risk.auth import mint_token  # noqa: E402
 from credit_risk.features import build_feature_row  # noqa: E402
 from credit_risk.observability import logger  # noqa: E402
 from credit_risk.runtime import get_runtime  # noqa: E402
 from credit_risk.serving import ChampionLoader  # noqa: E402
-
 from credit_risk_local.cloud import LocalCloud  # noqa: E402
 from fixtures.champion import register_models, trained_models  # noqa: E402
 from fixtures.portfolio import load_portfolio  # noqa: E402
@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print progress and the JSON figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument(
-        "--candidate", default="best", help="logistic_regression, xgboost or best"
-    )
+    parser.add_argument("--candidate", default="best", help="logistic_regression, xgboost or best")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args(argv)
 
@@ -115,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     champion = models.best if args.candidate == "best" else args.candidate
     folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
     url = args.database_url or f"sqlite:///{folder / 'credit_risk.db'}"
-    logger.registered_handler.stream = open(os.devnull, "w")  # type: ignore[attr-defined]
+    sink = open(os.devnull, "w")  # noqa: SIM115  (logs go nowhere for the whole run)
+    logger.registered_handler.stream = sink  # type: ignore[attr-defined]
 
     with LocalCloud(database_url=url, local_dir=folder / "local"):
         rt = get_runtime()
@@ -133,9 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
         def through_gateway(i: int) -> None:
-            response = client.http.post(
-                "/api/predict", headers=headers, body=bodies[i % CUSTOMERS]
-            )
+            response = client.http.post("/api/predict", headers=headers, body=bodies[i % CUSTOMERS])
             if response.status_code != 200:
                 raise RuntimeError(response.body)
 
@@ -164,14 +161,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for c in customers:
             application = store.latest_application(pseudonym(c, rt.pseudonym_key))
             assert application is not None
-            store_rows.append(build_feature_row(rt.contract, {**application, "loan_amount": 25_000}))
+            store_rows.append(
+                build_feature_row(rt.contract, {**application, "loan_amount": 25_000})
+            )
         model = loaded.model
         print(f"{args.calls} raw {model.kind} predictions ...", flush=True)
         _time_calls(WARMUP, lambda i: model.predict([store_rows[i % CUSTOMERS]]))
         raw = _time_calls(args.calls, lambda i: model.predict([store_rows[i % CUSTOMERS]]))
-        audited = rt.engine.connect().exec_driver_sql(
-            "SELECT COUNT(*) FROM audit.decisions"
-        ).scalar_one()
+        audited = (
+            rt.engine.connect().exec_driver_sql("SELECT COUNT(*) FROM audit.decisions").scalar_one()
+        )
 
     api = _percentiles(gateway)
     direct = _percentiles(handler)

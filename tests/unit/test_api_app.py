@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 import pytest
 from app import ROUTES, app, bearer
+
 from chalicelib.auth import authorize
 from chalicelib.errors import field_errors
 from chalicelib.openapi import build_document
@@ -19,7 +20,6 @@ from chalicelib.requests import RequestModels, read_json_object
 from credit_risk.auth import mint_token
 from credit_risk.contract import load_contract
 from credit_risk.errors import PayloadTooLargeError, ValidationError
-
 from credit_risk_local.template import functions, load_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,8 +133,14 @@ GOOD_APPLICATION = {
         ({"customer_id": "C1", "loan_purpose": "yacht"}, ("loan_purpose", "literal_error")),
         ({"customer_id": "C1", "loan_amont": 5000}, ("loan_amont", "extra_forbidden")),
         ({"customer_id": "C1", "bureau_score": 900}, ("bureau_score", "extra_forbidden")),
-        ({"customer_id": "C1", "application_date": "31/12/2024"}, ("application_date", "date_format")),
-        ({"customer_id": "C1", "application_date": "2024-02-30"}, ("application_date", "date_format")),
+        (
+            {"customer_id": "C1", "application_date": "31/12/2024"},
+            ("application_date", "date_format"),
+        ),
+        (
+            {"customer_id": "C1", "application_date": "2024-02-30"},
+            ("application_date", "date_format"),
+        ),
         ({"customer_id": "C1", "email": "a@b.c"}, ("body", "personal_data")),
         ({"customer_id": ""}, ("customer_id", "too_short")),
         ({"customer_id": None}, ("customer_id", "id_type")),

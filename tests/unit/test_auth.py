@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+
 from credit_risk.auth import ROLES, bearer_token, main, mint_token, role_includes, verify_token
 from credit_risk.errors import AuthenticationError, ConfigurationError
 
@@ -57,7 +58,12 @@ def test_raising_ones_own_role_breaks_the_signature() -> None:
 
 
 def test_an_unsigned_token_is_refused() -> None:
-    claims = {"sub": "eve", "role": "admin", "iss": "credit-risk", "aud": "credit-risk-api"}
+    claims: dict[str, object] = {
+        "sub": "eve",
+        "role": "admin",
+        "iss": "credit-risk",
+        "aud": "credit-risk-api",
+    }
     claims |= {"iat": 0, "exp": 4_000_000_000}
     token = f"{_encode({'alg': 'none', 'typ': 'JWT'})}.{_encode(claims)}."
     with pytest.raises(AuthenticationError):
@@ -93,7 +99,13 @@ def test_minting_refuses_weak_keys_and_odd_claims(
 
 @pytest.mark.parametrize(
     ("header", "ok"),
-    [("Bearer abc", True), ("bearer abc", True), ("Basic abc", False), ("Bearer ", False), (None, False)],
+    [
+        ("Bearer abc", True),
+        ("bearer abc", True),
+        ("Basic abc", False),
+        ("Bearer ", False),
+        (None, False),
+    ],
 )
 def test_the_authorization_header_must_be_a_bearer_token(header: str | None, ok: bool) -> None:
     if ok:

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from credit_risk.contract import Contract, load_contract
 from credit_risk.errors import ContractError
 from credit_risk.expressions import compile_expression
 from credit_risk.features import build_feature_row, build_features
 from credit_risk.generator import generate
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 OTHER_LENDER = Path(__file__).resolve().parents[1] / "fixtures" / "other_lender"
 REPO = Path(__file__).resolve().parents[2]
@@ -139,7 +140,11 @@ def test_expressions_follow_numpy_float_rules(
     value = compile_expression(expr)(env)
     frame = pd.DataFrame({k: [v] for k, v in env.items()} or {"_": [0.0]})
     with np.errstate(all="ignore"):
-        batch = float(pd.eval(expr, local_dict={k: frame[k] for k in env}, engine="python")[0]) if env else math.nan
+        batch = (
+            float(pd.eval(expr, local_dict={k: frame[k] for k in env}, engine="python")[0])
+            if env
+            else math.nan
+        )
     if math.isnan(expected):
         assert math.isnan(value) and math.isnan(batch)
     else:

@@ -44,13 +44,14 @@ class RouteRoles:
             raise ValueError(f"unknown role {role!r}")
         self.rules.append(RouteRule(path, tuple(m.upper() for m in methods), role))
 
-    def allowed(self, role: Role) -> list[AuthRoute]:
+    def allowed(self, role: Role) -> list[str | AuthRoute]:
         """The routes ``role`` may call, path parameters as ``*`` as API Gateway wants."""
-        return [
+        routes: list[str | AuthRoute] = [
             AuthRoute(_PARAMETER.sub("*", rule.path), list(rule.methods))
             for rule in self.rules
             if role_includes(role, rule.role)
         ]
+        return routes
 
     def required(self, path: str, method: str) -> Role:
         """The least role for one route and method."""

@@ -15,7 +15,8 @@ from typing import Any
 import pydantic
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import ChaliceViewError, Response
-from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from credit_risk.errors import CreditRiskError
 from credit_risk.observability import logger

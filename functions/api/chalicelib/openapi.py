@@ -195,8 +195,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/risk-score/{customer_id}", "GET"): Operation(
         "A customer's latest score",
-        "The latest stored score and decision (batch or API), when and by which model. "
-        "Audited.",
+        "The latest stored score and decision (batch or API), when and by which model. Audited.",
         RiskScoreBody,
         (400, 404),
         parameters={"customer_id": _CUSTOMER_ID},
@@ -258,7 +257,7 @@ _STATUS_TEXT = {
 
 _GATEWAY_ERROR = {
     "type": "object",
-    "description": "API Gateway's own answer, e.g. {\"message\": \"Unauthorized\"}",
+    "description": 'API Gateway\'s own answer, e.g. {"message": "Unauthorized"}',
     "additionalProperties": {"type": "string"},
 }
 
@@ -293,7 +292,9 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
     components = schemas.get("$defs", {})
 
     def ref(model: type[BaseModel]) -> dict[str, Any]:
-        mode = "validation" if model in (PromoteRequest,) else "serialization"
+        mode: Literal["validation", "serialization"] = (
+            "validation" if model in (PromoteRequest,) else "serialization"
+        )
         return keyed[(model, mode)]
 
     paths: dict[str, dict[str, Any]] = {}
@@ -327,8 +328,9 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
             if op.query is not None:
                 parameters += _query_parameters(op.query)
             operation: dict[str, Any] = {
-                "operationId": f"{method.lower()}_{rule.path.strip('/').replace('/', '_')}"
-                .replace("{", "")
+                "operationId": f"{method.lower()}_{rule.path.strip('/').replace('/', '_')}".replace(
+                    "{", ""
+                )
                 .replace("}", "")
                 .replace("-", "_")
                 .replace(".", "_"),

@@ -47,9 +47,11 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def read_json_object(raw: bytes | None, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+def read_json_object(raw: bytes | str | None, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object: 413 when too large, 400 when empty, not JSON or not an
     object (NaN and Infinity are not JSON either)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
     if raw is not None and len(raw) > max_bytes:
         raise PayloadTooLargeError(
             f"the request body is {len(raw)} bytes; the limit is {max_bytes}",
@@ -132,17 +134,14 @@ Identifier = Annotated[
 def _column_type(col: ColumnSpec) -> Any:
     """The pydantic type of a contract column, with its range or categories."""
     if col.type in ("integer", "float"):
-        bounds: dict[str, float] = {}
         schema: dict[str, Any] = {"type": "integer" if col.type == "integer" else "number"}
         if col.min is not None:
-            bounds["ge"] = col.min
             schema["minimum"] = col.min
         if col.max is not None:
-            bounds["le"] = col.max
             schema["maximum"] = col.max
         # With a BeforeValidator pydantic does not turn ge/le into JSON Schema keywords.
         base = WholeNumber if col.type == "integer" else Number
-        return Annotated[base, Field(**bounds), WithJsonSchema(schema)]  # type: ignore[arg-type]
+        return Annotated[base, Field(ge=col.min, le=col.max), WithJsonSchema(schema)]  # type: ignore[valid-type]
     if col.type == "boolean":
         return StrictBool
     if col.type == "date":
@@ -166,7 +165,7 @@ def _field(col: ColumnSpec, *, required: bool) -> tuple[Any, Any]:
 def _refusing(personal: frozenset[str]) -> dict[str, Any]:
     """A validator that refuses personal-data columns with a rule of their own."""
 
-    def no_personal_data(cls: type[BaseModel], data: Any) -> Any:
+    def no_personal_data(data: Any) -> Any:
         if isinstance(data, dict):
             found = sorted(set(data) & personal)
             if found:
@@ -177,7 +176,7 @@ def _refusing(personal: frozenset[str]) -> dict[str, Any]:
                 )
         return data
 
-    return {"no_personal_data": model_validator(mode="before")(classmethod(no_personal_data))}
+    return {"no_personal_data": model_validator(mode="before")(no_personal_data)}
 
 
 class PromoteRequest(BaseModel):

@@ -29,7 +29,7 @@ from chalicelib.requests import (
     read_json_object,
 )
 from chalicelib.store import CustomerStore
-from credit_risk.audit import AuditRecord, AuditTrail, input_hash
+from credit_risk.audit import AuditRecord, AuditTrail, canonical_json, input_hash
 from credit_risk.auth import Caller
 from credit_risk.contract import Contract
 from credit_risk.decisions import DecisionPolicy, load_decision_policy, validate_policy
@@ -51,16 +51,13 @@ def _iso(value: datetime | None) -> str | None:
     return aware.astimezone(UTC).isoformat()
 
 
-def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
-
-
 class RiskService:
     """The API's behaviour; views parse, call one method, and return its result."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._artifact_hashes: dict[str, str] = {}
+        self._openapi: dict[str, Any] | None = None
 
     # --- parts, built on first use -----------------------------------------------------
 
@@ -100,7 +97,9 @@ class RiskService:
 
     # --- scoring ---------------------------------------------------------------------
 
-    def predict(self, raw_body: bytes | None, caller: Caller, request_id: str) -> dict[str, Any]:
+    def predict(
+        self, raw_body: bytes | str | None, caller: Caller, request_id: str
+    ) -> dict[str, Any]:
         """Decide on one application: PD, score, grade, decision, expected loss, reasons.
 
         The decision, its reasons and the features it was made from are written to the
@@ -176,8 +175,6 @@ class RiskService:
 
     @staticmethod
     def _score_row(result: dict[str, Any], customer_key: str, now: datetime) -> dict[str, Any]:
-        from credit_risk.audit import canonical_json
-
         return {
             "application_id": result["application_id"],
             "customer_key": customer_key,
@@ -259,7 +256,7 @@ class RiskService:
         }
 
     def promote(
-        self, version: str, raw_body: bytes | None, caller: Caller, request_id: str
+        self, version: str, raw_body: bytes | str | None, caller: Caller, request_id: str
     ) -> dict[str, Any]:
         """Make ``version`` the champion by hand (admin); audited."""
         check_version(version)
@@ -377,7 +374,7 @@ class RiskService:
 
     def openapi(self, routes: RouteRoles) -> dict[str, Any]:
         """The OpenAPI document of this API (built once)."""
-        if not hasattr(self, "_openapi"):
+        if self._openapi is None:
             from chalicelib.openapi import build_document
 
             self._openapi = build_document(routes, self.requests)

@@ -75,4 +75,4 @@ class CustomerStore:
 
     def save_score(self, conn: Connection, record: dict[str, Any]) -> None:
         """Insert one ``ml.scores`` row inside the caller's transaction."""
-        conn.execute(insert(self.scores).values(**record))
+        conn.execute(insert(self.scores), record)

@@ -20,7 +20,7 @@ from credit_risk.auth import ROLES, mint_token
 from credit_risk.registry import ModelVersion, Registry
 from credit_risk.runtime import get_runtime, reset_runtime
 from credit_risk_local.cloud import LocalCloud, database_secret
-from fixtures.champion import TrainedModels, register_models, trained  # noqa: F401
+from fixtures.champion import TrainedModels, register_models, trained_models
 from fixtures.portfolio import load_portfolio
 
 API_DIR = Path(__file__).resolve().parents[3] / "functions" / "api"
@@ -80,10 +80,16 @@ class ApiWorld:
         return self.versions
 
 
+@pytest.fixture(scope="session")
+def trained() -> TrainedModels:
+    """The session's trained candidates (see :func:`fixtures.champion.trained_models`)."""
+    return trained_models()
+
+
 def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> ApiWorld:
     load_portfolio(models)
     key = get_runtime().api_token_key
-    tokens = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}  # type: ignore[arg-type]
+    tokens: dict[str, str] = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}
     client = Client(_app(), project_dir=str(API_DIR))
     return ApiWorld(cloud, client, models, database_url, tokens)
 

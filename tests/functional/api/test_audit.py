@@ -6,15 +6,15 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, delete, insert, text, update
+from sqlalchemy.exc import DBAPIError
+
 from chalicelib.requests import RequestModels
 from credit_risk.audit import AuditTrail, input_hash, main, row_hash, verify_chain
 from credit_risk.db import schema
 from credit_risk.db.engine import is_postgres
 from credit_risk.pseudonymise import pseudonym
 from credit_risk.runtime import get_runtime
-from sqlalchemy import Connection, delete, insert, text, update
-from sqlalchemy.exc import DBAPIError
-
 from functional.api.conftest import ApiWorld
 
 T = schema.decisions_audit
@@ -120,9 +120,7 @@ def test_tampering_is_detected_and_the_row_pinpointed(api: ApiWorld) -> None:
     # WHEN row 3 is changed and its hash recomputed to match: row 3 is still named
     changed = original[3] | {"caller": "someone-else"}
     report = tamper(
-        update(T)
-        .where(T.c.seq == 3)
-        .values(caller="someone-else", row_hash=row_hash(changed))
+        update(T).where(T.c.seq == 3).values(caller="someone-else", row_hash=row_hash(changed))
     )
     assert (report.ok, report.first_bad_seq) == (False, 3)
     restore()

@@ -32,6 +32,8 @@ from functional.api.conftest import Answer, ApiWorld
 
 EXAMPLES = {GenerationMode.POSITIVE: 100, GenerationMode.NEGATIVE: 100}
 RAW_EXAMPLES = 400
+
+
 def fuzz(examples: int) -> settings:
     """Settings for a fuzz run: reproducible, no deadline (the first call loads the model)."""
     return settings(
@@ -64,9 +66,8 @@ def _send(api: ApiWorld, case: Any) -> tuple[Answer, schemathesis.Response]:
     ).prepare()
     response = schemathesis.Response(
         status_code=answer.status,
-        headers={k.lower(): [v] for k, v in answer.headers.items()} | {
-            "content-type": ["application/json"]
-        },
+        headers={k.lower(): [v] for k, v in answer.headers.items()}
+        | {"content-type": ["application/json"]},
         content=content,
         request=prepared,
         elapsed=0.001,
@@ -86,7 +87,8 @@ def served_schema(shared_api: ApiWorld) -> Any:
 def test_no_generated_request_gets_a_server_error(
     shared_api: ApiWorld, served_schema: Any, mode: GenerationMode
 ) -> None:
-    sent = {"n": 0, "statuses": {}}
+    sent = 0
+    statuses: dict[int, int] = {}
 
     for result in served_schema.get_all_operations():
         operation = result.ok()
@@ -95,8 +97,9 @@ def test_no_generated_request_gets_a_server_error(
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: Any) -> None:
             answer, response = _send(shared_api, case)
-            sent["n"] += 1
-            sent["statuses"][answer.status] = sent["statuses"].get(answer.status, 0) + 1
+            nonlocal sent
+            sent += 1
+            statuses[answer.status] = statuses.get(answer.status, 0) + 1
             assert answer.status < 500, (case.method, case.formatted_path, answer.body)
             checks = [not_a_server_error, status_code_conformance]
             if mode is GenerationMode.POSITIVE:
@@ -105,18 +108,31 @@ def test_no_generated_request_gets_a_server_error(
 
         check()
     # Enough requests went out, and they reached the views, not only the gateway
-    assert sent["n"] >= 500
-    assert sent["statuses"].get(200, 0) > 0 and sent["statuses"].get(400, 0) > 0
+    assert sent >= 500
+    assert statuses.get(200, 0) > 0  # the views ran, not only the gateway
+    if mode is GenerationMode.NEGATIVE:
+        assert statuses.get(400, 0) > 0
 
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 _PREDICT_KEYS = st.sampled_from(
-    ["customer_id", "application", "loan_amount", "loan_term_months", "interest_rate",
-     "loan_purpose", "application_date", "email", "bureau_score"]
+    [
+        "customer_id",
+        "application",
+        "loan_amount",
+        "loan_term_months",
+        "interest_rate",
+        "loan_purpose",
+        "application_date",
+        "email",
+        "bureau_score",
+    ]
 )
 
 

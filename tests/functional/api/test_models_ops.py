@@ -7,7 +7,6 @@ import uuid
 
 from credit_risk.audit import AuditTrail
 from credit_risk.runtime import get_runtime
-
 from functional.api.conftest import ApiWorld
 
 

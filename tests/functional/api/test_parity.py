@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
+
 from credit_risk.db import schema
 from credit_risk.decisions import load_decision_policy
 from credit_risk.runtime import get_runtime
 from credit_risk.serving import score_batch
-from sqlalchemy import select
-
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
 

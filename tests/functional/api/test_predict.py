@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from credit_risk.decisions import decide, load_decision_policy, risk_grade, score_points
 from sqlalchemy import func, select
 
 from credit_risk.db import schema
+from credit_risk.decisions import decide, load_decision_policy, risk_grade, score_points
 from credit_risk.runtime import get_runtime
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
@@ -88,9 +88,9 @@ def test_a_decision_is_stored_and_found_by_the_customers_id(api: ApiWorld) -> No
     # AND the score is kept under the pseudonym, never the raw id
     with get_runtime().engine.connect() as conn:
         raw = conn.execute(
-            select(func.count()).select_from(schema.scores).where(
-                schema.scores.c.customer_key == customer
-            )
+            select(func.count())
+            .select_from(schema.scores)
+            .where(schema.scores.c.customer_key == customer)
         ).scalar_one()
     assert raw == 0
 

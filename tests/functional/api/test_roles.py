@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import app
+
 from credit_risk.auth import mint_token
 from credit_risk.runtime import get_runtime
-
 from functional.api.conftest import ApiWorld
 
 # The least role of each route, written out here so the test can disagree with the app.
@@ -52,7 +52,11 @@ def test_every_route_answers_401_403_or_200_by_token_and_role(api: ApiWorld) -> 
     for (method, route), least in sorted(LEAST_ROLE.items()):
         path, body = _request(api, method, route)
         # WHEN there is no token, a forged one or an expired one: 401
-        for headers in ({}, {"Authorization": f"Bearer {forged}"}, {"Authorization": f"Bearer {expired}"}):
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {forged}"},
+            {"Authorization": f"Bearer {expired}"},
+        ):
             answer = api.call(method, path, role=None, body=body, headers=headers)
             assert answer.status == 401, (method, route, headers, answer.body)
         # WHEN the role is below the route's: 403; at or above it: 200

@@ -140,7 +140,7 @@ class AuditTrail:
             "prev_hash": GENESIS if last is None else last[1],
         }
         row["row_hash"] = row_hash(row)
-        conn.execute(insert(_table).values(**row))
+        conn.execute(insert(_table), row)  # parameters apart: the statement compiles once
         return row
 
     def record(self, record: AuditRecord) -> dict[str, Any]:
@@ -187,6 +187,26 @@ class ChainReport:
         return f"audit chain BROKEN at row {self.first_bad_seq}: {self.problem}"
 
 
+def _first_problem(
+    row: dict[str, Any], expected_seq: int, prev_hash: str, anchor: tuple[int, str] | None
+) -> tuple[int, str] | None:
+    """The tampered row's seq and what happened to it, or None when ``row`` checks out."""
+    seq = int(row["seq"])
+    if seq != expected_seq:
+        missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
+        return expected_seq, f"row(s) {missing} are missing: deleted"
+    if row_hash(row) != row["row_hash"]:
+        return seq, "its contents no longer match its hash: the row was changed"
+    if row["prev_hash"] != prev_hash:
+        return seq - 1, (
+            f"row {seq} does not chain to it: row {seq - 1} was changed and re-hashed "
+            f"(or row {seq} was rewritten)"
+        )
+    if anchor is not None and seq == anchor[0] and row["row_hash"] != anchor[1]:
+        return seq, "its hash differs from the anchor recorded earlier: rewritten"
+    return None
+
+
 def verify_chain(engine: Engine, *, anchor: tuple[int, str] | None = None) -> ChainReport:
     """Walk the audit trail from its first row and report the first row that was tampered.
 
@@ -198,25 +218,10 @@ def verify_chain(engine: Engine, *, anchor: tuple[int, str] | None = None) -> Ch
     """
     expected_seq, prev_hash, count = 1, GENESIS, 0
     for row in AuditTrail(engine).rows():
-        seq = int(row["seq"])
-
-        def broken(at: int, problem: str) -> ChainReport:
-            return ChainReport(False, count, expected_seq - 1, prev_hash, at, problem)
-
-        if seq != expected_seq:
-            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
-            return broken(expected_seq, f"row(s) {missing} are missing: deleted")
-        if row_hash(row) != row["row_hash"]:
-            return broken(seq, "its contents no longer match its hash: the row was changed")
-        if row["prev_hash"] != prev_hash:
-            return broken(
-                seq - 1,
-                f"row {seq} does not chain to it: row {seq - 1} was changed and re-hashed "
-                f"(or row {seq} was rewritten)",
-            )
-        if anchor is not None and seq == anchor[0] and row["row_hash"] != anchor[1]:
-            return broken(seq, "its hash differs from the anchor recorded earlier: rewritten")
-        prev_hash, expected_seq, count = row["row_hash"], seq + 1, count + 1
+        problem = _first_problem(row, expected_seq, prev_hash, anchor)
+        if problem is not None:
+            return ChainReport(False, count, expected_seq - 1, prev_hash, *problem)
+        prev_hash, expected_seq, count = row["row_hash"], int(row["seq"]) + 1, count + 1
     if anchor is not None and anchor[0] >= expected_seq:
         return ChainReport(
             False,

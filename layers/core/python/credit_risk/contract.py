@@ -170,8 +170,8 @@ class Contract(BaseModel):
             earlier.add(name)
         keys = {apps.id, apps.customer_key, apps.event_date}
         for name in self.loan_terms:
-            col = apps.columns.get(name)
-            if col is None or col.pii or not col.known_at_application or name in keys:
+            term = apps.columns.get(name)
+            if term is None or term.pii or not term.known_at_application or name in keys:
                 raise ValueError(
                     f"loan term '{name}' must be a non-personal, application-time "
                     "applications column other than the id, customer key and event date"
