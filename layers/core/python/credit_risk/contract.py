@@ -13,6 +13,7 @@ read a contract without loading the data stack. Validating frames against it liv
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -185,7 +186,7 @@ class Contract(BaseModel):
         spec: DatasetSpec = getattr(self, name)
         return spec
 
-    @property
+    @cached_property
     def numeric_features(self) -> list[str]:
         """Model inputs that are numbers: numeric feature columns, then derived features."""
         cols = [
@@ -195,7 +196,7 @@ class Contract(BaseModel):
         ]
         return cols + list(self.derived)
 
-    @property
+    @cached_property
     def categorical_features(self) -> list[str]:
         """Model inputs that are categories."""
         return [
@@ -204,12 +205,12 @@ class Contract(BaseModel):
             if c.feature and c.type in ("category", "string")
         ]
 
-    @property
+    @cached_property
     def features(self) -> list[str]:
         """All model inputs, numeric first."""
         return self.numeric_features + self.categorical_features
 
-    @property
+    @cached_property
     def input_columns(self) -> list[str]:
         """Non-personal application columns that are not model features themselves but
         that derived features read (rates, balances, dates): kept in analytics so a

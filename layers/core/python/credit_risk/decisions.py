@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -20,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -101,9 +101,6 @@ class DecisionPolicy(BaseModel):
     max_reasons: int = Field(default=4, ge=1, le=4)
     min_reason_contribution: float = Field(default=0.0, ge=0)
 
-    _factor: float = PrivateAttr(default=0.0)
-    _offset: float = PrivateAttr(default=0.0)
-    _decision_by_grade: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -154,13 +151,24 @@ class DecisionPolicy(BaseModel):
                 raise ValueError(f"the last band must reach max_pd 1.0, not {bounds[-1]}")
         return bands
 
-    def model_post_init(self, __context: Any) -> None:
-        self._factor = self.scaling.pdo / math.log(2)
-        self._offset = self.scaling.base_score - self._factor * math.log(self.scaling.base_odds)
-        if self.decisions[0].grades is not None:
-            self._decision_by_grade = {
-                g: band.decision for band in self.decisions for g in band.grades or []
-            }
+    # Derived once per policy and read on every decision: cached properties are plain
+    # instance attributes after the first read (pydantic private attributes are not).
+    @cached_property
+    def points_factor(self) -> float:
+        """Points per unit of log-odds: PDO / ln 2."""
+        return self.scaling.pdo / math.log(2)
+
+    @cached_property
+    def points_offset(self) -> float:
+        """Points at even odds."""
+        return self.scaling.base_score - self.points_factor * math.log(self.scaling.base_odds)
+
+    @cached_property
+    def decision_by_grade(self) -> dict[str, str]:
+        """Grade → decision when bands are given by grade; empty when by PD."""
+        if self.decisions[0].grades is None:
+            return {}
+        return {g: band.decision for band in self.decisions for g in band.grades or []}
 
 
 def load_decision_policy(path: str | Path | None = None) -> DecisionPolicy:
@@ -193,7 +201,7 @@ def _check_pd(pd: float) -> float:
 def score_points(pd: float, policy: DecisionPolicy) -> int:
     """Score points for a PD: higher is safer; doubling the good:bad odds adds ``pdo``."""
     value = min(max(_check_pd(pd), PD_FLOOR), 1.0 - PD_FLOOR)
-    score = round(policy._offset + policy._factor * math.log((1.0 - value) / value))
+    score = round(policy.points_offset + policy.points_factor * math.log((1.0 - value) / value))
     scaling = policy.scaling
     if scaling.min_score is not None:
         score = max(score, scaling.min_score)
@@ -213,8 +221,9 @@ def risk_grade(pd: float, policy: DecisionPolicy) -> str:
 
 def decide(pd: float, policy: DecisionPolicy) -> str:
     """``approve``, ``review`` or ``decline`` for a PD, by the policy's bands."""
-    if policy._decision_by_grade:
-        return policy._decision_by_grade[risk_grade(pd, policy)]
+    by_grade = policy.decision_by_grade
+    if by_grade:
+        return by_grade[risk_grade(pd, policy)]
     value = _check_pd(pd)
     for band in policy.decisions:
         if band.max_pd is not None and value <= band.max_pd:
