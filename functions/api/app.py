@@ -98,6 +98,19 @@ def risk_score(customer_id: str) -> dict[str, Any]:
     return get_service().risk_score(customer_id, _caller("viewer"), _request_id())
 
 
+@route("/api/customers/{customer_id}/data", method="GET", role="admin")
+def customer_data(customer_id: str) -> dict[str, Any]:
+    """Everything held about a customer (GDPR access)."""
+    _caller("admin")
+    return get_service().customer_data(customer_id, _request_id())
+
+
+@route("/api/customers/{customer_id}", method="DELETE", role="admin")
+def erase_customer(customer_id: str) -> dict[str, Any]:
+    """Erase a customer's personal data (GDPR erasure); audited."""
+    return get_service().erase_customer(customer_id, _caller("admin"), _request_id())
+
+
 @route("/api/model-metrics", method="GET", role="viewer")
 def model_metrics() -> dict[str, Any]:
     """The champion's (or ``?version=``'s) metrics."""

@@ -133,7 +133,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from credit_risk.db.engine import sqlite_url
-    from credit_risk.generator import generate, oracle_auc
+    from credit_risk.generator import generate
     from credit_risk_local.cloud import LocalCloud
 
     console = Console()
@@ -176,13 +176,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if run["status"] != "SUCCEEDED":
             console.info("training failed; see the execution above")
             return 1
-        evaluation = json.loads(run["output"])["evaluation"]
-        oracle = oracle_auc(outcomes, data.true_pd, applications=apps)
+        output = json.loads(run["output"])
+        evaluation = output["evaluation"]
+        oracle, rows = _holdout_oracle_auc(cloud, output["snapshot"], data.true_pd)
         console.info(
             f"champion: {evaluation['candidate']} {evaluation['version']} — holdout AUC "
-            f"{evaluation['candidate_auc']:.4f} (oracle AUC on all matured loans {oracle:.4f}); "
-            f"{evaluation['reason']}"
+            f"{evaluation['candidate_auc']:.4f}; the true PDs rank the same {rows:,} holdout "
+            f"loans at {oracle:.4f} (ratio {evaluation['candidate_auc'] / oracle:.3f})"
         )
+        console.info(f"promoted: {evaluation['reason']}")
 
         console.step("Uploading applications/new.csv → pipeline scores them with the champion")
         scored = upload_and_watch(cloud, "applications/new.csv", _csv_bytes(recent), console)
@@ -208,6 +210,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "tests             ./run tests"
     )
     return 0
+
+
+def _holdout_oracle_auc(cloud: Any, snapshot: dict[str, Any], true_pd: Any) -> tuple[float, int]:
+    """The oracle AUC (the generator's true PDs) on the run's own holdout rows."""
+    import io
+
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from credit_risk.aws import parse_s3_uri
+    from credit_risk.training.config import load_training_config
+    from credit_risk.training.trainer import split_holdout
+
+    bucket, key = parse_s3_uri(snapshot["snapshot_uri"])
+    body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    frame = pd.read_parquet(io.BytesIO(body))
+    config = load_training_config(os.environ.get("TRAINING_CONFIG_PATH"))
+    split = split_holdout(
+        frame["target"].to_numpy(), frame["event_date"], fraction=config.holdout_fraction
+    )
+    holdout = frame.iloc[split.holdout]
+    truth = true_pd.set_index("application_id")["true_pd"]
+    score = truth.loc[holdout["application_id"]].to_numpy()
+    return float(roc_auc_score(holdout["target"], score)), len(holdout)
 
 
 def _demo_dashboard(cloud: Any, console: Console, local_dir: Path) -> None:

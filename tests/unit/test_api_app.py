@@ -86,6 +86,8 @@ def test_the_authorizer_policy_grows_with_the_role() -> None:
     assert admin - scorer == {
         ("POST", "/api/models/*/promote"),
         ("POST", "/api/models/rollback"),
+        ("GET", "/api/customers/*/data"),
+        ("DELETE", "/api/customers/*"),
     }
     assert ("GET", "/api/risk-score/*") in viewer  # path parameters as wildcards
 

@@ -93,6 +93,32 @@ class RiskScoreBody(BaseModel):
     scored_at: str = Field(json_schema_extra={"format": "date-time"})
 
 
+class CustomerDataBody(BaseModel):
+    """Everything held about a customer: rows by table (raw in staging, pseudonymised in
+    analytics and scores) and how many audit rows name the customer."""
+
+    request_id: str
+    customer: str
+    data: dict[str, list[dict[str, Any]]]
+    audit: dict[str, int]
+
+
+class KeptTable(BaseModel):
+    """Rows kept at erasure, and why."""
+
+    rows: int
+    reason: str
+
+
+class ErasureBody(BaseModel):
+    """What an erasure changed: rows erased per table, and the pseudonymised rows kept."""
+
+    request_id: str
+    customer: str
+    erased: dict[str, int]
+    kept: dict[str, KeptTable]
+
+
 class ModelMetricsBody(BaseModel):
     """A model version's evaluation: holdout metrics, cross-validation, calibration."""
 
@@ -200,6 +226,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (400, 404),
         parameters={"customer_id": _CUSTOMER_ID},
     ),
+    ("/api/customers/{customer_id}/data", "GET"): Operation(
+        "Everything held about a customer (admin)",
+        "GDPR access: the customer's raw rows in staging (found by the customer id), the "
+        "pseudonymised rows in analytics and scores, and a count of the audit rows naming "
+        "the customer. 404 when nothing is held.",
+        CustomerDataBody,
+        (400, 404),
+        parameters={"customer_id": _CUSTOMER_ID},
+    ),
+    ("/api/customers/{customer_id}", "DELETE"): Operation(
+        "Erase a customer's personal data (admin)",
+        "GDPR erasure, in one transaction: every personal-data column of the customer's "
+        "staging rows becomes NULL (the customer key becomes its pseudonym), quarantined "
+        "cells naming the customer are deleted. Analytics, scores and the audit trail hold "
+        "only the pseudonym and are kept. Idempotent: a second call erases zero rows. "
+        "404 when nothing is held. Audited.",
+        ErasureBody,
+        (400, 404),
+        parameters={"customer_id": _CUSTOMER_ID},
+    ),
     ("/api/model-metrics", "GET"): Operation(
         "Model metrics",
         "The champion's metrics, or a given version's with ?version=.",
@@ -276,6 +322,8 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
         ErrorBody,
         DecisionBody,
         RiskScoreBody,
+        CustomerDataBody,
+        ErasureBody,
         ModelMetricsBody,
         ModelListBody,
         ChampionChangeBody,

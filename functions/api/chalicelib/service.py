@@ -28,7 +28,7 @@ from chalicelib.requests import (
     parse_query,
     read_json_object,
 )
-from chalicelib.store import CustomerStore
+from chalicelib.store import CustomerStore, PersonalDataStore
 from credit_risk.audit import AuditRecord, AuditTrail, canonical_json, input_hash
 from credit_risk.auth import Caller
 from credit_risk.contract import Contract
@@ -41,6 +41,7 @@ from credit_risk.registry import MODEL_NAME, ModelVersion, Registry
 from credit_risk.runtime import Runtime, get_runtime
 from credit_risk.serving import ChampionLoader, LoadedModel, decide_rows
 
+KEPT_REASON = "pseudonymised; retained for credit-decision records"
 MACHINES = {"pipeline": "pipeline_state_machine_arn", "training": "training_state_machine_arn"}
 
 
@@ -78,6 +79,10 @@ class RiskService:
     @cached_property
     def store(self) -> CustomerStore:
         return CustomerStore(self.runtime.engine, self.contract)
+
+    @cached_property
+    def personal_data(self) -> PersonalDataStore:
+        return PersonalDataStore(self.runtime.engine, self.contract)
 
     @cached_property
     def registry(self) -> Registry:
@@ -191,10 +196,7 @@ class RiskService:
 
     def risk_score(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
         """The customer's latest stored score and decision, when and by which model."""
-        if not 1 <= len(customer_id) <= 200:
-            raise ValidationError(
-                "customer_id must be 1 to 200 characters", field="customer_id", rule="length"
-            )
+        self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
         score = self.store.latest_score(key)
         version = None if score is None else str(score["model_version"])
@@ -217,6 +219,69 @@ class RiskService:
                 "no score is on file for this customer", field="customer_id", rule="unknown"
             )
         return {"request_id": request_id, "customer_id": customer_id, **score}
+
+    # --- personal data (GDPR) --------------------------------------------------------
+
+    @staticmethod
+    def _check_customer_id(customer_id: str) -> None:
+        if not 1 <= len(customer_id) <= 200:
+            raise ValidationError(
+                "customer_id must be 1 to 200 characters", field="customer_id", rule="length"
+            )
+
+    def customer_data(self, customer_id: str, request_id: str) -> dict[str, Any]:
+        """Everything held about a customer (admin): raw rows in staging, pseudonymised
+        rows in analytics and scores, and how many audit rows name the customer."""
+        self._check_customer_id(customer_id)
+        key = self._pseudonym(customer_id)
+        held = self.personal_data.find(customer_id, key)
+        audit = self.personal_data.count_kept(key)["audit.decisions"]
+        if audit == 0 and not any(held.values()):
+            raise NotFoundError(
+                "nothing is held about this customer", field="customer_id", rule="unknown"
+            )
+        return {
+            "request_id": request_id,
+            "customer": customer_id,
+            "data": held,
+            "audit": {"audit.decisions": audit},
+        }
+
+    def erase_customer(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Erase a customer's personal data (admin), in one audited transaction.
+
+        Staging loses every personal-data column of the customer's rows (the customer key
+        becomes its pseudonym) and the quarantined cells naming the customer; analytics,
+        scores and the audit trail hold only the pseudonym and are kept. A second call
+        erases nothing and says so.
+        """
+        self._check_customer_id(customer_id)
+        key = self._pseudonym(customer_id)
+        kept = self.personal_data.count_kept(key)
+        if not any(kept.values()) and not any(self.personal_data.find(customer_id, key).values()):
+            raise NotFoundError(
+                "nothing is held about this customer", field="customer_id", rule="unknown"
+            )
+        with self.runtime.engine.begin() as conn:
+            erased = self.personal_data.erase(conn, customer_id, key)
+            self.audit.append(
+                conn,
+                AuditRecord(
+                    caller=caller.subject,
+                    role=caller.role,
+                    request_id=request_id,
+                    action="erasure",
+                    input_sha256=input_hash({"customer_id": customer_id}),
+                    output={"erased": erased, "kept": kept},  # never the raw id
+                    customer_key=key,
+                ),
+            )
+        return {
+            "request_id": request_id,
+            "customer": customer_id,
+            "erased": erased,
+            "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
+        }
 
     def _artifact_hash(self, version: str) -> str | None:
         if version not in self._artifact_hashes:

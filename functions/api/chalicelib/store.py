@@ -1,4 +1,5 @@
-"""Data access for the API: a customer's latest application and score, and new scores."""
+"""Data access for the API: a customer's latest application and score, new scores, and
+what is held about a customer (GDPR access and erasure)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
@@ -76,3 +88,94 @@ class CustomerStore:
     def save_score(self, conn: Connection, record: dict[str, Any]) -> None:
         """Insert one ``ml.scores`` row inside the caller's transaction."""
         conn.execute(insert(self.scores), record)
+
+
+class PersonalDataStore:
+    """Finds and erases what is held about one customer (GDPR access and erasure).
+
+    Raw personal data lives only in ``staging``: ``staging.applications`` (found by the
+    raw customer id, or by its pseudonym once erased) and the quarantined cells of rows
+    that failed validation. ``analytics``, ``ml.scores`` and ``audit.decisions`` hold the
+    pseudonym only.
+    """
+
+    def __init__(self, engine: Engine, contract: Contract) -> None:
+        self.engine = engine
+        spec = contract.applications
+        if spec.customer_key is None:
+            raise ValueError("the contract names no customer key column")
+        meta = MetaData()
+        self.applications = schema.staging_table(contract, "applications", meta)
+        self.features = schema.features_table(contract, meta)
+        self.key_column = self.applications.c[spec.customer_key]
+        self.personal = [c for c in spec.pii_columns if c != spec.customer_key]
+
+    @staticmethod
+    def _quarantined(conn: Connection, customer_id: str) -> Any:
+        """Which quarantine rows name the customer: the cells holding the id, and the
+        other bad cells of the same rejected rows. (The rows are listed first: SQLite
+        does not settle a DELETE's subquery on its own table before deleting.)"""
+        q = schema.quarantine
+        rows = conn.execute(
+            select(q.c.batch_id, q.c.row_number).where(q.c.value == customer_id).distinct()
+        ).all()
+        if not rows:
+            return q.c.value == customer_id
+        pairs = [(batch, number) for batch, number in rows]
+        return or_(q.c.value == customer_id, tuple_(q.c.batch_id, q.c.row_number).in_(pairs))
+
+    def find(self, customer_id: str, customer_key: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row held about the customer, by table, JSON-ready."""
+        apps, q = self.applications, schema.quarantine
+        with self.engine.connect() as conn:
+            queries = {
+                "staging.applications": select(apps)
+                .where(self.key_column.in_([customer_id, customer_key]))
+                .order_by(apps.c._batch_id, apps.c._row_number),
+                "staging.quarantine": select(q)
+                .where(self._quarantined(conn, customer_id))
+                .order_by(q.c.batch_id, q.c.row_number, q.c.column_name),
+                "analytics.application_features": select(self.features)
+                .where(self.features.c.customer_key == customer_key)
+                .order_by(self.features.c.event_date, self.features.c.application_id),
+                "ml.scores": select(schema.scores)
+                .where(schema.scores.c.customer_key == customer_key)
+                .order_by(schema.scores.c.scored_at),
+            }
+            return {
+                table: [
+                    {k: _plain(v) for k, v in row.items()} for row in conn.execute(query).mappings()
+                ]
+                for table, query in queries.items()
+            }
+
+    def count_kept(self, customer_key: str) -> dict[str, int]:
+        """How many pseudonymised rows of the customer each kept table holds."""
+        counted = {
+            "analytics.application_features": self.features.c.customer_key,
+            "ml.scores": schema.scores.c.customer_key,
+            "audit.decisions": schema.decisions_audit.c.customer_key,
+        }
+        with self.engine.connect() as conn:
+            return {
+                table: int(
+                    conn.execute(
+                        select(func.count()).select_from(column.table).where(column == customer_key)
+                    ).scalar_one()
+                )
+                for table, column in counted.items()
+            }
+
+    def erase(self, conn: Connection, customer_id: str, customer_key: str) -> dict[str, int]:
+        """Inside the caller's transaction: null the customer's personal data in staging
+        (the customer key becomes its pseudonym, so rows stay joinable) and delete the
+        quarantined cells naming the customer. Returns the rows changed per table."""
+        nulled = conn.execute(
+            update(self.applications)
+            .where(self.key_column == customer_id)
+            .values({self.key_column.name: customer_key, **dict.fromkeys(self.personal)})
+        ).rowcount
+        deleted = conn.execute(
+            delete(schema.quarantine).where(self._quarantined(conn, customer_id))
+        )
+        return {"staging.applications": int(nulled), "staging.quarantine": int(deleted.rowcount)}

@@ -23,6 +23,8 @@ LEAST_ROLE = {
     ("POST", "/api/predict"): "scorer",
     ("POST", "/api/models/{version}/promote"): "admin",
     ("POST", "/api/models/rollback"): "admin",
+    ("GET", "/api/customers/{customer_id}/data"): "admin",
+    ("DELETE", "/api/customers/{customer_id}"): "admin",
 }
 RANK = {"viewer": 0, "scorer": 1, "admin": 2}
 
