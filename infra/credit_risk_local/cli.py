@@ -249,9 +249,11 @@ def _demo_dashboard(cloud: Any, console: Console, local_dir: Path) -> None:
         table = monitoring_table(latest.snapshot)
         console.block("\n".join(table.splitlines()[:34]))
     try:
-        body = cloud.client("s3").get_object(
-            Bucket=cloud.artifacts_bucket, Key="dashboards/latest.html"
-        )["Body"].read()
+        body = (
+            cloud.client("s3")
+            .get_object(Bucket=cloud.artifacts_bucket, Key="dashboards/latest.html")["Body"]
+            .read()
+        )
     except ClientError:
         console.info("no dashboard was written")
         return

@@ -24,6 +24,7 @@ except ModuleNotFoundError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "core" / "python"))
 
 import numpy as np  # noqa: E402
+
 from credit_risk.generator import generate  # noqa: E402
 
 REPEATS = 3

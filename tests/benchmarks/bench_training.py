@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
 from credit_risk.contract import load_contract
 from credit_risk.features import build_features
 from credit_risk.generator import generate
 from credit_risk.training.config import load_training_config
 from credit_risk.training.trainer import train_candidates
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 TARGET_RATIO = 0.97
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import yaml
+
 from credit_risk.contract import Contract, load_contract
 from credit_risk.decisions import (
     DecisionPolicy,

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from credit_risk.contract import Contract, load_contract
-from credit_risk.validation import validate_frame
-from credit_risk.generator import SyntheticData, generate, oracle_auc, write_dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from credit_risk.contract import Contract, load_contract
+from credit_risk.generator import SyntheticData, generate, oracle_auc, write_dataset
+from credit_risk.validation import validate_frame
 
 ROWS = 20_000
 

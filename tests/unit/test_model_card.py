@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+
 from credit_risk import charts
 from credit_risk.model_card import MAX_FEATURES_SHOWN, render_model_card
 

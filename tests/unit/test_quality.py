@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from credit_risk.contract import Contract, load_contract
 from credit_risk.errors import ConfigurationError, QualityGateFailedError
 from credit_risk.features import build_features

@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from credit_risk.contract import Contract, load_contract
 from credit_risk.errors import ArtifactIntegrityError, ValidationError
 from credit_risk.features import build_features

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from imblearn.under_sampling import RandomUnderSampler
+
 from credit_risk.contract import Contract, load_contract
 from credit_risk.errors import ConfigurationError, InsufficientDataError
 from credit_risk.features import build_features
@@ -22,7 +24,6 @@ from credit_risk.training.trainer import (
     train_candidates,
     train_one,
 )
-from imblearn.under_sampling import RandomUnderSampler
 
 pytestmark = pytest.mark.slow
 

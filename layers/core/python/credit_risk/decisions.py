@@ -101,7 +101,6 @@ class DecisionPolicy(BaseModel):
     max_reasons: int = Field(default=4, ge=1, le=4)
     min_reason_contribution: float = Field(default=0.0, ge=0)
 
-
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
