@@ -153,6 +153,17 @@ def executions() -> dict[str, Any]:
     return get_service().executions(_query())
 
 
+@route("/api/dashboard", method="GET", role="viewer")
+def dashboard() -> Response:
+    """The portfolio and model dashboard as one self-contained HTML page."""
+    _caller("viewer")
+    return Response(
+        body=get_service().dashboard(),
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+
+
 @route("/api/openapi.json", method="GET", role="viewer")
 def openapi() -> dict[str, Any]:
     """The OpenAPI document."""

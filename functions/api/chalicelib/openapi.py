@@ -205,6 +205,7 @@ class Operation:
     query: type[BaseModel] | None = None
     body: str | None = None  # "predict" or "promote"
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
 _CUSTOMER_ID = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -285,6 +286,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (400,),
         query=ExecutionsQuery,
     ),
+    ("/api/dashboard", "GET"): Operation(
+        "The portfolio and model dashboard",
+        "One self-contained HTML page (text/html, no external loads): portfolio by grade "
+        "and decision, expected loss, default rate by vintage, drift, champion vs "
+        "challengers, recent executions.",
+        None,
+        media_type="text/html",
+    ),
     ("/api/openapi.json", "GET"): Operation(
         "This document", "The OpenAPI 3.1 document of the API.", None
     ),
@@ -349,13 +358,11 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
     for rule in routes.rules:
         for method in rule.methods:
             op = OPERATIONS[(rule.path, method)]
+            schema = ref(op.response) if op.response else {}
+            if op.media_type != "application/json":
+                schema = {"type": "string"}
             responses: dict[str, Any] = {
-                "200": {
-                    "description": "OK",
-                    "content": {
-                        "application/json": {"schema": ref(op.response) if op.response else {}}
-                    },
-                }
+                "200": {"description": "OK", "content": {op.media_type: {"schema": schema}}}
             }
             for status in op.errors:
                 responses[str(status)] = {

@@ -437,6 +437,12 @@ class RiskService:
         )
         return (200 if ready else 503), body
 
+    def dashboard(self) -> str:
+        """The portfolio and model dashboard, from the latest monitoring run."""
+        from credit_risk.monitor_service import dashboard_html
+
+        return dashboard_html(self.runtime)
+
     def openapi(self, routes: RouteRoles) -> dict[str, Any]:
         """The OpenAPI document of this API (built once)."""
         if self._openapi is None:

@@ -66,8 +66,8 @@ def _send(api: ApiWorld, case: Any) -> tuple[Answer, schemathesis.Response]:
     ).prepare()
     response = schemathesis.Response(
         status_code=answer.status,
-        headers={k.lower(): [v] for k, v in answer.headers.items()}
-        | {"content-type": ["application/json"]},
+        headers={"content-type": ["application/json"]}
+        | {k.lower(): [v] for k, v in answer.headers.items()},
         content=content,
         request=prepared,
         elapsed=0.001,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from credit_risk.audit import AuditTrail
@@ -109,3 +110,14 @@ def test_executions_of_both_machines_are_listed_and_filtered(api: ApiWorld) -> N
     for query in ("machine=batch", "status=DONE", "limit=0", "limit=abc", "colour=red"):
         answer = api.call("GET", f"/api/executions?{query}", role="viewer")
         assert answer.status == 400, query
+
+
+def test_viewers_get_the_dashboard_as_one_html_page(api: ApiWorld) -> None:
+    answer = api.call("GET", "/api/dashboard", role="viewer")
+    assert answer.status == 200
+    content_type = {k.lower(): v for k, v in answer.headers.items()}["content-type"]
+    assert content_type.startswith("text/html")
+    page = answer.body if isinstance(answer.body, str) else answer.body.decode()
+    assert "<title>Credit risk dashboard</title>" in page
+    assert api.registry.require_champion().version in page
+    assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?https?://""", page)  # works offline

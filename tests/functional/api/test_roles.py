@@ -20,6 +20,7 @@ LEAST_ROLE = {
     ("GET", "/api/model-metrics"): "viewer",
     ("GET", "/api/models"): "viewer",
     ("GET", "/api/executions"): "viewer",
+    ("GET", "/api/dashboard"): "viewer",
     ("POST", "/api/predict"): "scorer",
     ("POST", "/api/models/{version}/promote"): "admin",
     ("POST", "/api/models/rollback"): "admin",
