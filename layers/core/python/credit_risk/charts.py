@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Literal
+from typing import Any, Literal
 
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#d68910", "#7d3c98", "#5d6d7e")
 """Series colours, in order (blue, red, green, amber, purple, grey)."""
@@ -43,6 +43,19 @@ class Series:
 
 def _e(text: object) -> str:
     return escape(str(text), quote=True)
+
+
+def escape_text(value: object) -> str:
+    """``value`` as HTML-escaped text (quotes too); None is empty."""
+    return escape("" if value is None else str(value), quote=True)
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None for anything else (bools, NaN, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _num(value: float) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from credit_risk.config_files import load_yaml_model
 from credit_risk.errors import ContractError
 
 ColumnType = Literal["string", "integer", "float", "date", "category", "boolean"]
@@ -231,22 +230,6 @@ class Contract(BaseModel):
 
 def load_contract(path: str | Path | None = None) -> Contract:
     """Read a contract YAML; the packaged default contract when ``path`` is None."""
-    if path is None:
-        text = resources.files("credit_risk.contracts").joinpath("default.yaml").read_text()
-        source = "default contract"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ContractError(f"cannot read contract {path}: {exc.strerror}") from exc
-        source = str(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{source} is not valid YAML: {exc}") from exc
-    try:
-        return Contract.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ContractError(f"{source}: {where}: {first['msg']}") from exc
+    return load_yaml_model(
+        Contract, path, default="default.yaml", what="contract", error=ContractError
+    )

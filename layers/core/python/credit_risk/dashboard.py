@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
 from credit_risk import charts
+from credit_risk.charts import escape_text as _e
+from credit_risk.charts import finite_number as _number
 
 BAND_COLORS = {"stable": "#2e8b57", "watch": "#d68910", "shifted": "#c0392b"}
 DECISION_COLORS = {"approve": "#2e8b57", "review": "#d68910", "decline": "#c0392b"}
@@ -78,17 +79,6 @@ footer{color:#7b8a97;font-size:.8rem;text-align:center;padding:0 0 24px}
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _fmt(value: Any, style: str = "num") -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
 from credit_risk import charts
+from credit_risk.charts import escape_text as _e
+from credit_risk.charts import finite_number as _number
 
 MAX_FEATURES_SHOWN = 25
 
@@ -59,17 +60,6 @@ dt{color:#566573}dd{margin:0;word-break:break-all}
 .missing{color:#a04000}
 code{font-size:.88rem}
 """.strip()
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _fmt(value: Any, style: str = "num") -> str:

@@ -55,33 +55,35 @@ class Runtime:
     def workflows(self) -> Workflows:
         return Workflows(self.settings.aws_region)
 
+    def _key(self, secret_arn: str | None, direct: str | None, what: str, names: str) -> bytes:
+        """A key from its secret (``{"key": ...}`` or a plain string), else from settings."""
+        value: object = direct
+        if secret_arn:
+            secret = read_secret(secret_arn, self.settings.aws_region)
+            value = secret.get("key") if isinstance(secret, dict) else secret
+        if not value:
+            raise ConfigurationError(f"no {what}: set {names}")
+        return str(value).encode()
+
     @cached_property
     def pseudonym_key(self) -> bytes:
         s = self.settings
-        if s.pseudonym_secret_arn:
-            secret = read_secret(s.pseudonym_secret_arn, s.aws_region)
-            value = secret.get("key") if isinstance(secret, dict) else secret
-        else:
-            value = s.pseudonym_key
-        if not value:
-            raise ConfigurationError(
-                "no pseudonymisation key: set PSEUDONYM_SECRET_ARN or PSEUDONYM_KEY"
-            )
-        return str(value).encode()
+        return self._key(
+            s.pseudonym_secret_arn,
+            s.pseudonym_key,
+            "pseudonymisation key",
+            "PSEUDONYM_SECRET_ARN or PSEUDONYM_KEY",
+        )
 
     @cached_property
     def api_token_key(self) -> bytes:
         s = self.settings
-        if s.api_token_secret_arn:
-            secret = read_secret(s.api_token_secret_arn, s.aws_region)
-            value = secret.get("key") if isinstance(secret, dict) else secret
-        else:
-            value = s.api_token_key
-        if not value:
-            raise ConfigurationError(
-                "no API token signing key: set API_TOKEN_SECRET_ARN or API_TOKEN_KEY"
-            )
-        return str(value).encode()
+        return self._key(
+            s.api_token_secret_arn,
+            s.api_token_key,
+            "API token signing key",
+            "API_TOKEN_SECRET_ARN or API_TOKEN_KEY",
+        )
 
 
 _lock = threading.Lock()
