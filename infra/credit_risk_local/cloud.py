@@ -56,6 +56,21 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's words."""
+    out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"]}
+    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(days)}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(days)}
+    return out
+
+
 def database_secret(database_url: str) -> dict[str, Any]:
     """The RDS-style secret for a URL (a SQLite URL is carried whole)."""
     from sqlalchemy.engine import make_url
@@ -368,6 +383,15 @@ class LocalCloud(CloudOperations):
                             for rule in props["BucketEncryption"][
                                 "ServerSideEncryptionConfiguration"
                             ]
+                        ]
+                    },
+                )
+            if "LifecycleConfiguration" in props:
+                s3.put_bucket_lifecycle_configuration(
+                    Bucket=name,
+                    LifecycleConfiguration={
+                        "Rules": [
+                            _lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]
                         ]
                     },
                 )

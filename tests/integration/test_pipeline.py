@@ -124,3 +124,16 @@ def test_a_non_transient_error_is_caught_alerted_and_fails_the_run(
     assert len([e for e in events if e["type"] == "LambdaFunctionFailed"]) == 1
     alerts = [i for i in cloud.dispatcher.invocations if i.function == "AlertFunction"]
     assert len(alerts) == 1 and alerts[0].error_type is None
+
+
+def test_the_raw_bucket_is_built_as_the_template_says(cloud: LocalCloud) -> None:
+    s3 = cloud.client("s3")
+    assert s3.get_bucket_versioning(Bucket=cloud.raw_bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=cloud.raw_bucket)[
+        "ServerSideEncryptionConfiguration"
+    ]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = s3.get_public_access_block(Bucket=cloud.raw_bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=cloud.raw_bucket)["Rules"][0]
+    assert lifecycle["Expiration"]["Days"] == 30

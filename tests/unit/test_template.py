@@ -182,3 +182,11 @@ def test_resources_do_not_depend_on_each_other_in_a_cycle() -> None:
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+
+
+def test_landed_files_with_personal_data_expire() -> None:
+    rules = TEMPLATE["Resources"]["RawBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rule = next(r for r in rules if r["Status"] == "Enabled")
+    assert rule["ExpirationInDays"] == {"Ref": "RawRetentionDays"}
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 7
+    assert TEMPLATE["Parameters"]["RawRetentionDays"]["Default"] <= 90
