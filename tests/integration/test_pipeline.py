@@ -129,9 +129,9 @@ def test_a_non_transient_error_is_caught_alerted_and_fails_the_run(
 def test_the_raw_bucket_is_built_as_the_template_says(cloud: LocalCloud) -> None:
     s3 = cloud.client("s3")
     assert s3.get_bucket_versioning(Bucket=cloud.raw_bucket)["Status"] == "Enabled"
-    rule = s3.get_bucket_encryption(Bucket=cloud.raw_bucket)[
-        "ServerSideEncryptionConfiguration"
-    ]["Rules"][0]
+    rule = s3.get_bucket_encryption(Bucket=cloud.raw_bucket)["ServerSideEncryptionConfiguration"][
+        "Rules"
+    ][0]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     block = s3.get_public_access_block(Bucket=cloud.raw_bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values())
