@@ -182,6 +182,27 @@ def test_performance_on_matured_loans_against_the_holdout() -> None:
     assert perf["calibration_ratio"] == pytest.approx(0.5 / 0.45)
 
 
+def test_loans_the_champion_trained_on_are_left_out_of_its_ranking() -> None:
+    # GIVEN the same 15/16 loans applied for after the holdout began, and four earlier
+    # (training) loans that the model ranks perfectly, which would flatter it
+    rows = [
+        ("2024-01", p, "A", "approve", t, True, 1.0, "n")
+        for p, t in [(0.1, 0), (0.2, 0), (0.3, 0), (0.5, 0), (0.4, 1), (0.6, 1), (0.7, 1), (0.8, 1)]
+    ]
+    early = [("2023-01", p, "A", "approve", t, True, 1.0, "n") for p, t in [(0.01, 0)] * 2]
+    early += [("2023-01", p, "E", "decline", t, True, 1.0, "n") for p, t in [(0.99, 1)] * 2]
+    frame = _frame(early + rows)
+    frame["event_date"] = pd.to_datetime(frame["month"] + "-15")
+    holdout = {"auc": 0.99, "first_holdout_date": "2024-01-01"}
+
+    perf = m.performance(frame, grades=GRADES, holdout=holdout, min_matured=8, min_defaults=4)
+
+    # THEN only the unseen loans count
+    assert perf["excluded_training_loans"] == 4
+    assert perf["matured"] == 8
+    assert perf["auc"] == pytest.approx(15 / 16)
+
+
 def test_performance_waits_for_enough_matured_loans() -> None:
     frame = _frame([("2024-01", 0.1, "A", "approve", 1, True, 1.0, "n")] * 3)
     perf = m.performance(frame, grades=GRADES, holdout={}, min_matured=200, min_defaults=20)

@@ -600,17 +600,29 @@ def performance(
 ) -> dict[str, Any]:
     """Realised performance on matured loans: default rates, AUC, KS and calibration.
 
+    Loans applied for before the champion's holdout began (its training data) are left
+    out of every figure here, so the AUC is an out-of-sample one.
+
     Ranking figures are left out (``None``, with a ``note``) until there are
     ``min_matured`` matured loans with at least ``min_defaults`` defaults and one
     non-default.
     """
     matured = frame[frame["matured"] & frame["target"].notna()]
+    holdout = holdout or {}
+    first_unseen = holdout.get("first_holdout_date")
+    trained_on = 0
+    if first_unseen and "event_date" in matured:
+        # Loans before the holdout were the champion's training data: ranking them
+        # would flatter it. Keep the ones it never saw.
+        unseen = pd.to_datetime(matured["event_date"]) >= pd.Timestamp(first_unseen)
+        trained_on = int((~unseen).sum())
+        matured = matured[unseen.to_numpy()]
     y = matured["target"].astype(int).to_numpy()
     pds = matured[PD_COLUMN].to_numpy(dtype="float64")
     defaults = int(y.sum())
-    holdout = holdout or {}
     out: dict[str, Any] = {
         "matured": int(len(matured)),
+        "excluded_training_loans": trained_on,
         "defaults": defaults,
         "default_rate": _rate(defaults, len(matured)),
         "mean_pd": _plain(pds.mean()) if len(pds) else None,
