@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
+from credit_risk.pseudonymise import erased
 
 
 def _plain(value: Any) -> Any:
@@ -130,7 +131,7 @@ class PersonalDataStore:
         with self.engine.connect() as conn:
             queries = {
                 "staging.applications": select(apps)
-                .where(self.key_column.in_([customer_id, customer_key]))
+                .where(self.key_column.in_([customer_id, erased(customer_key)]))
                 .order_by(apps.c._batch_id, apps.c._row_number),
                 "staging.quarantine": select(q)
                 .where(self._quarantined(conn, customer_id))
@@ -173,7 +174,7 @@ class PersonalDataStore:
         nulled = conn.execute(
             update(self.applications)
             .where(self.key_column == customer_id)
-            .values({self.key_column.name: customer_key, **dict.fromkeys(self.personal)})
+            .values({self.key_column.name: erased(customer_key), **dict.fromkeys(self.personal)})
         ).rowcount
         deleted = conn.execute(
             delete(schema.quarantine).where(self._quarantined(conn, customer_id))

@@ -12,7 +12,8 @@ from sqlalchemy import MetaData, Table, insert, inspect, select
 from credit_risk.audit import AuditTrail, verify_chain
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
-from credit_risk.pseudonymise import pseudonym
+from credit_risk.etl import Etl
+from credit_risk.pseudonymise import erased, pseudonym
 from credit_risk.runtime import get_runtime
 from fixtures.portfolio import PORTFOLIO_ROWS
 from functional.api.conftest import ApiWorld
@@ -133,7 +134,7 @@ def test_erasure_removes_personal_data_from_staging_and_keeps_the_scores(
     after = api.call("GET", f"/api/customers/{customer}/data").body["data"]
     staged = after["staging.applications"]
     assert sorted(r["application_id"] for r in staged) == sorted(raw["application_id"])
-    assert all(r["customer_id"] == key for r in staged)
+    assert all(r["customer_id"] == erased(key) for r in staged)
     assert all(r[c] is None for r in staged for c in (*PERSONAL, "date_of_birth"))
     assert {r["annual_income"] for r in staged} == set(raw["annual_income"])
     # AND the other customer's quarantined row is untouched
@@ -149,6 +150,30 @@ def test_erasure_removes_personal_data_from_staging_and_keeps_the_scores(
     }
     assert len(after["ml.scores"]) == 1
     assert api.call("GET", f"/api/risk-score/{customer}", role="viewer").status == 200
+
+
+def test_etl_rerun_after_erasure_keys_rows_as_before(api: ApiWorld) -> None:
+    # GIVEN an erased customer whose batch is rebuilt (a re-run of ETL)
+    _stage(api)
+    customer = _customer(api)
+    assert api.call("DELETE", f"/api/customers/{customer}").status == 200
+    rt = get_runtime()
+    Etl(engine=rt.engine, contract=rt.contract, pseudonym_key=rt.pseudonym_key).run(
+        "applications-1", "applications"
+    )
+
+    # THEN the rebuilt rows carry the same pseudonym, not a pseudonym of the pseudonym
+    key = pseudonym(customer, rt.pseudonym_key)
+    features = schema.features_table(rt.contract, MetaData())
+    with rt.engine.connect() as conn:
+        keys = set(
+            conn.execute(
+                select(features.c.customer_key).where(
+                    features.c.application_id.in_(list(_raw(api, customer)["application_id"]))
+                )
+            ).scalars()
+        )
+    assert keys == {key}
 
 
 def test_erasure_is_idempotent(api: ApiWorld) -> None:

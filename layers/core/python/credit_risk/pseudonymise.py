@@ -10,8 +10,23 @@ if TYPE_CHECKING:  # pandas only for whole columns (ETL); the API pseudonymises 
     import pandas as pd
 
 
+ERASED = "pseudonym:"
+"""Marks a value that erasure already replaced by its pseudonym (in staging)."""
+
+
+def erased(pseudonym_value: str) -> str:
+    """What erasure writes in place of a raw key: the pseudonym, marked as one."""
+    return ERASED + pseudonym_value
+
+
 def pseudonym(value: str, key: bytes) -> str:
-    """The stable pseudonym of one value under ``key`` (hex HMAC-SHA256)."""
+    """The stable pseudonym of one value under ``key`` (hex HMAC-SHA256).
+
+    A value erasure already replaced (``pseudonym:<hex>``) is its own pseudonym, so
+    re-running ETL on an erased batch keys its rows exactly as before.
+    """
+    if value.startswith(ERASED):
+        return value[len(ERASED) :]
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
