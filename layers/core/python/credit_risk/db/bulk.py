@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,53 @@ def csv_for_copy(frame: pd.DataFrame, table: Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+_CHUNK_ROWS = 25_000
+
+
+def _copy_chunks(frame: pd.DataFrame, table: Table) -> Iterator[bytes]:
+    """COPY input in chunks, serialised on a second thread while the first chunks are
+    already on their way (Arrow's writer releases the GIL). pg8000 sends each chunk as one
+    CopyData message."""
+    if len(frame) <= _CHUNK_ROWS:
+        yield csv_for_copy(frame, table)
+        return
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for start in range(0, len(frame), _CHUNK_ROWS):
+                item: bytes | BaseException | None = csv_for_copy(
+                    frame.iloc[start : start + _CHUNK_ROWS], table
+                )
+                while not stop.is_set():
+                    try:
+                        chunks.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            chunks.put(exc)
+            return
+        chunks.put(None)
+
+    worker = threading.Thread(target=produce, name="copy-serialiser", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
 def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
     columns: dict[str, list[Any]] = {}
     for column in table.columns:
@@ -51,7 +100,7 @@ def load_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{c.name}"' for c in table.columns)
         sql = f"COPY {table.schema}.{table.name} ({names}) FROM STDIN WITH (FORMAT csv)"
-        stream = io.BytesIO(csv_for_copy(frame, table))
+        stream = _copy_chunks(frame, table)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, stream=stream)  # type: ignore[call-arg]  # pg8000's COPY
