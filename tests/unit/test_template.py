@@ -126,15 +126,24 @@ def test_training_runs_on_a_schedule() -> None:
 def test_functions_run_on_the_interpreter_the_tests_run_on() -> None:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for spec in functions(TEMPLATE):
-        props = TEMPLATE["Resources"][spec.logical_id]["Properties"]
+        resource = TEMPLATE["Resources"][spec.logical_id]
         if spec.package_type == "Zip":
-            assert props["Runtime"] == version, spec.logical_id
-    assert (
-        Path(REPO_ROOT / "functions/train/Dockerfile")
-        .read_text()
-        .count(version.replace("python", "python:"))
-        >= 1
-    )
+            assert resource["Properties"]["Runtime"] == version, spec.logical_id
+        else:
+            dockerfile = REPO_ROOT / resource["Metadata"]["Dockerfile"]
+            base = version.replace("python", "python:")
+            assert f"lambda/{base}" in dockerfile.read_text(), spec.logical_id
+
+
+def test_image_functions_copy_the_handler_their_command_names() -> None:
+    for spec in functions(TEMPLATE):
+        resource = TEMPLATE["Resources"][spec.logical_id]
+        if spec.package_type != "Image":
+            continue
+        module = resource["Properties"]["ImageConfig"]["Command"][0].rsplit(".", 1)[0]
+        dockerfile = (REPO_ROOT / resource["Metadata"]["Dockerfile"]).read_text()
+        source = spec.code_dir.relative_to(REPO_ROOT) / f"{spec.handler.rsplit('.', 1)[0]}.py"
+        assert f"COPY {source} ${{LAMBDA_TASK_ROOT}}/{module}.py" in dockerfile, spec.logical_id
 
 
 def _references(value, found: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
