@@ -418,6 +418,43 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    from credit_risk_local.tokens import demo_token
+
+    cloud = _remote()
+    api_url = cloud.description.get("api_url")
+    if not api_url:
+        print("error: the running local cloud serves no API", file=sys.stderr)
+        return 2
+    body: dict[str, Any] = {"customer_id": args.customer_id}
+    if args.loan_amount is not None:
+        body["loan_amount"] = args.loan_amount
+    if args.term is not None:
+        body["loan_term_months"] = args.term
+    if args.purpose is not None:
+        body["loan_purpose"] = args.purpose
+    request = urllib.request.Request(
+        f"{api_url}/api/predict",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {demo_token(cloud, role='scorer')}",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer, status = json.loads(response.read()), response.status
+    except urllib.error.HTTPError as exc:
+        answer, status = json.loads(exc.read() or b"{}"), exc.code
+    print(f"POST /api/predict {json.dumps(body)} → {status}")
+    print(json.dumps(answer, indent=2))
+    return 0 if status == 200 else 1
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from credit_risk_local.tokens import demo_token
 
@@ -534,6 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("monitor", cmd_monitor, "portfolio and model health as a table")
     p.add_argument("--run", action="store_true", help="run the monitoring function first")
     add("train-now", cmd_train_now, "start the training state machine on demand")
+
+    p = add("score", cmd_score, "score a customer through the running API (POST /api/predict)")
+    p.add_argument("customer_id")
+    p.add_argument("--loan-amount", type=float)
+    p.add_argument("--term", type=int, help="loan term in months")
+    p.add_argument("--purpose")
 
     p = add("token", cmd_token, "mint an API bearer token for the running local stack")
     p.add_argument("--role", choices=["viewer", "scorer", "admin"], default="viewer")

@@ -204,6 +204,7 @@ class LocalCloud(CloudOperations):
         self.database_url = database_url
         self.server_port = server_port
         self._server: Any = None
+        self._saved_sfn_config: Any = None
         self.local_dir = local_dir
         self.template_path = template_path
         self.pseudonym_key = pseudonym_key or self._stable_key("pseudonym.key")
@@ -234,6 +235,7 @@ class LocalCloud(CloudOperations):
             from moto.core.config import default_user_config
             from moto.server import ThreadedMotoServer
 
+            self._saved_sfn_config = dict(default_user_config["stepfunctions"])
             default_user_config["stepfunctions"]["execute_state_machine"] = True
             # moto's Step Functions engine calls Lambda back through the server it runs in.
             self._set_env({"MOTO_PORT": str(self.server_port), "MOTO_HOST": "127.0.0.1"})
@@ -255,8 +257,11 @@ class LocalCloud(CloudOperations):
                 self._mock.stop()
                 self._mock = None
             if self._server is not None:
+                from moto.core.config import default_user_config
+
                 self._server.stop()
                 self._server = None
+                default_user_config["stepfunctions"] = self._saved_sfn_config
             reset_runtime()
             for key, value in self._saved_env.items():
                 if value is None:

@@ -1,0 +1,85 @@
+"""The step-by-step commands against a served local cloud, as `./run up` serves it."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import to_csv_bytes
+from credit_risk_local import cli
+from credit_risk_local.cloud import LocalCloud
+
+pytestmark = pytest.mark.integration
+
+FAST_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "fast_models.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A local cloud and the API served over HTTP, described in cloud.json."""
+    monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
+    monkeypatch.setenv("TRAINING_CONFIG_PATH", str(FAST_MODELS))
+    cloud = LocalCloud(
+        database_url=f"sqlite:///{tmp_path / 'stack.db'}",
+        local_dir=tmp_path / "stack",
+        server_port=_free_port(),
+    )
+    cloud.start()
+    api_port = _free_port()
+    server = cli._start_api_server(cloud, api_port)
+    description = cloud.describe() | {"api_url": f"http://127.0.0.1:{api_port}"}
+    (tmp_path / cli.CLOUD_FILE).write_text(json.dumps(description))
+    try:
+        yield tmp_path
+    finally:
+        server.shutdown()
+        cloud.stop()
+
+
+def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN files on disk
+    (served / "applications.csv").write_bytes(to_csv_bytes(small_data.applications))
+    (served / "outcomes.csv").write_bytes(to_csv_bytes(small_data.outcomes))
+
+    # WHEN they upload, train, list and inspect runs, and score a customer over HTTP
+    assert cli.main(["upload", str(served / "applications.csv"), "--dataset", "applications"]) == 0
+    assert cli.main(["upload", str(served / "outcomes.csv"), "--dataset", "outcomes"]) == 0
+    assert cli.main(["train-now"]) == 0
+    capsys.readouterr()
+    assert cli.main(["executions"]) == 0
+    listing = capsys.readouterr().out
+    name = listing.splitlines()[1].split()[0]
+    assert cli.main(["execution", name]) == 0
+    shown = capsys.readouterr().out
+    customer = str(small_data.applications["customer_id"].iloc[0])
+    assert cli.main(["score", customer, "--loan-amount", "12000"]) == 0
+    scored = capsys.readouterr().out
+    assert cli.main(["score", "NO-SUCH-CUSTOMER"]) == 1
+    unknown = capsys.readouterr().out
+    assert cli.main(["models"]) == 0
+    models = capsys.readouterr().out
+
+    # THEN each command shows what an operator or analyst needs
+    assert listing.count("SUCCEEDED") == 2
+    assert "Check data quality" in shown and "ok" in shown
+    assert "→ 200" in scored and '"decision"' in scored and '"reasons"' in scored
+    assert "→ 404" in unknown and "unknown_customer" in unknown
+    assert "champion" in models
+
+
+def test_commands_without_a_running_cloud_say_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
+    assert cli.main(["executions"]) == 2
+    assert "./run up" in capsys.readouterr().err
