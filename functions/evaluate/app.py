@@ -7,7 +7,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.observability import logger
-from credit_risk.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk.training.orchestration import evaluate_and_register
 
@@ -16,13 +15,10 @@ from credit_risk.training.orchestration import evaluate_and_register
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Return the registered version and whether it should be promoted, with the reason."""
     runtime = get_runtime()
-    registry = Registry(
-        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
-    )
     return evaluate_and_register(
         contract=runtime.contract,
         store=runtime.store,
-        registry=registry,
+        registry=runtime.registry,
         snapshot_info=event["snapshot"],
         results=event["candidates"],
         config_path=runtime.settings.training_config_path,

@@ -7,7 +7,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.observability import logger
-from credit_risk.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk.training.orchestration import apply_decision
 
@@ -16,7 +15,4 @@ from credit_risk.training.orchestration import apply_decision
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Apply ``event['action']`` (promote or reject) to ``event['version']``."""
     runtime = get_runtime()
-    registry = Registry(
-        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
-    )
-    return apply_decision(registry, event)
+    return apply_decision(runtime.registry, event)

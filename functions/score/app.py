@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.decisions import load_decision_policy
 from credit_risk.observability import logger
-from credit_risk.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk.serving import score_batch
 
@@ -17,13 +16,11 @@ from credit_risk.serving import score_batch
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Score ``event['batch_id']``; a pipeline without a champion yet skips scoring."""
     runtime = get_runtime()
-    registry = Registry(
-        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
-    )
     return score_batch(
         engine=runtime.engine,
         contract=runtime.contract,
-        registry=registry,
+        registry=runtime.registry,
         policy=load_decision_policy(),
         batch_id=event["batch_id"],
+        loader=runtime.champion_loader,
     )

@@ -462,17 +462,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(runtime: Any) -> Any:
-    from credit_risk.registry import Registry
-
-    return Registry(
-        engine=runtime.engine, store=runtime.store, bucket=runtime.settings.artifacts_bucket
-    )
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     _, runtime = _remote_runtime()
-    versions = _registry(runtime).versions()
+    versions = runtime.registry.versions()
     if not versions:
         print("no model versions yet; run `credit-risk train-now`")
         return 0
@@ -490,7 +482,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     _, runtime = _remote_runtime()
-    restored = _registry(runtime).rollback()
+    restored = runtime.registry.rollback()
     print(f"champion is now {restored.version} ({restored.candidate}), restored by rollback")
     return 0
 

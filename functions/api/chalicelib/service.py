@@ -86,12 +86,11 @@ class RiskService:
 
     @cached_property
     def registry(self) -> Registry:
-        rt = self.runtime
-        return Registry(engine=rt.engine, store=rt.store, bucket=rt.settings.artifacts_bucket)
+        return self.runtime.registry
 
     @cached_property
     def loader(self) -> ChampionLoader:
-        return ChampionLoader(self.registry)
+        return self.runtime.champion_loader
 
     @cached_property
     def audit(self) -> AuditTrail:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, MetaData, delete, select
+from sqlalchemy import Engine, MetaData, select
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
+from credit_risk.db.batched import delete_in, rows_in
 from credit_risk.db.bulk import load_frame, read_frame
 from credit_risk.errors import NotFoundError
 from credit_risk.features import build_features
@@ -109,37 +110,20 @@ class Etl:
     def _applications(self, conn, staged: pd.DataFrame, batch_id: str) -> EtlResult:  # type: ignore[no-untyped-def]
         rows = application_features(self.contract, staged, self.key, batch_id)
         rows = rows.drop_duplicates("application_id", keep="last")
-        ids = rows["application_id"].tolist()
-        for chunk in range(0, len(ids), 5000):
-            conn.execute(
-                delete(self.features).where(
-                    self.features.c.application_id.in_(ids[chunk : chunk + 5000])
-                )
-            )
+        delete_in(conn, self.features.c.application_id, rows["application_id"].tolist())
         load_frame(conn, self.features, rows)
         return EtlResult(batch_id, "applications", len(rows))
 
     def _outcomes(self, conn, staged: pd.DataFrame, batch_id: str) -> EtlResult:  # type: ignore[no-untyped-def]
         spec = self.contract.outcomes
         ids = staged[spec.id].astype(str).unique().tolist()
-        known: dict[str, object] = {}
-        for chunk in range(0, len(ids), 5000):
-            part = conn.execute(
-                select(self.features.c.application_id, self.features.c.event_date).where(
-                    self.features.c.application_id.in_(ids[chunk : chunk + 5000])
-                )
-            ).all()
-            known.update({r[0]: r[1] for r in part})
+        key = self.features.c.application_id
+        found = rows_in(conn, [key, self.features.c.event_date], key, ids)
+        known: dict[str, object] = {app_id: applied for app_id, applied in found}
         matched = staged[staged[spec.id].astype(str).isin(known)]
         labels = matured_labels(self.contract, matched, pd.Series(known), batch_id)
         labels = labels.drop_duplicates("application_id", keep="last")
-        label_ids = labels["application_id"].tolist()
-        for chunk in range(0, len(label_ids), 5000):
-            conn.execute(
-                delete(self.labels).where(
-                    self.labels.c.application_id.in_(label_ids[chunk : chunk + 5000])
-                )
-            )
+        delete_in(conn, self.labels.c.application_id, labels["application_id"].tolist())
         load_frame(conn, self.labels, labels)
         return EtlResult(
             batch_id,

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, MetaData, delete, insert, select
 from credit_risk.aws import ObjectStore, parse_s3_uri
 from credit_risk.contract import Contract
 from credit_risk.db import schema
+from credit_risk.db.batched import rows_in
 from credit_risk.db.bulk import read_frame
 from credit_risk.errors import NotFoundError, QualityGateFailedError
 from credit_risk.observability import logger
@@ -126,15 +127,8 @@ class QualityGate:
                 select(*[table.c[c] for c in spec.columns]).where(table.c._batch_id == batch_id),
             )
             ids = frame[spec.id].astype(str).tolist() if not frame.empty else []
-            known: set[str] = set()
-            for start in range(0, len(ids), 5000):
-                known.update(
-                    conn.execute(
-                        select(self.features.c.application_id).where(
-                            self.features.c.application_id.in_(ids[start : start + 5000])
-                        )
-                    ).scalars()
-                )
+            key = self.features.c.application_id
+            known = {row[0] for row in rows_in(conn, [key], key, ids)}
         if frame.empty:
             raise NotFoundError(f"staging holds no outcomes for batch {batch_id}")
         for name, col in spec.columns.items():

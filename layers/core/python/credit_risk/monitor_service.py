@@ -381,9 +381,7 @@ def service_from_runtime(
 ) -> MonitorService:
     """A monitor wired to the container's database, buckets, topic and state machines."""
     settings = runtime.settings
-    registry = Registry(
-        engine=runtime.engine, store=runtime.store, bucket=settings.artifacts_bucket
-    )
+    registry = runtime.registry
 
     def publish(event: dict[str, Any]) -> Any:
         return publish_alert(event, topic_arn=settings.alerts_topic_arn, region=settings.aws_region)

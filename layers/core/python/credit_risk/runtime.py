@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,10 @@ from credit_risk.contract import Contract, load_contract
 from credit_risk.db.engine import dispose_all, get_engine, sqlite_url, url_from_secret
 from credit_risk.db.migrations import ensure_contract_tables, migrate
 from credit_risk.errors import ConfigurationError
+from credit_risk.registry import Registry
+
+if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
+    from credit_risk.serving import ChampionLoader
 from credit_risk.settings import Settings, get_settings
 
 
@@ -46,6 +51,18 @@ class Runtime:
         migrate(engine)
         ensure_contract_tables(engine, self.contract)
         return engine
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The model registry over this container's database and artifacts bucket."""
+        return Registry(engine=self.engine, store=self.store, bucket=self.settings.artifacts_bucket)
+
+    @cached_property
+    def champion_loader(self) -> ChampionLoader:
+        """The champion, loaded and hash-checked once per container (refreshed on promotion)."""
+        from credit_risk.serving import ChampionLoader
+
+        return ChampionLoader(self.registry)
 
     @cached_property
     def store(self) -> ObjectStore:

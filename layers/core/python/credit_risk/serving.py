@@ -20,8 +20,9 @@ from sqlalchemy import Engine, MetaData, insert, select
 
 from credit_risk.contract import Contract
 from credit_risk.db import schema
+from credit_risk.db.batched import in_chunks
 from credit_risk.decisions import DecisionPolicy, exposure_at_default, make_decision
-from credit_risk.errors import NotFoundError
+from credit_risk.errors import NoChampionError, NotFoundError
 from credit_risk.registry import ModelVersion, Registry
 from credit_risk.scoring import LeanModel
 
@@ -144,11 +145,12 @@ def score_batch(
     loader: ChampionLoader | None = None,
 ) -> dict[str, Any]:
     """Score a batch's applications into ``ml.scores``; skipped when there is no champion."""
-    if registry.champion() is None:
+    try:
+        loaded = (loader or ChampionLoader(registry)).get()
+    except NoChampionError:
         return {"batch_id": batch_id, "scored": 0, "skipped": "no champion model yet"}
     from credit_risk.db.bulk import read_frame  # pandas: the batch path only, never the API
 
-    loaded = (loader or ChampionLoader(registry)).get()
     table = schema.features_table(contract, MetaData())
     with engine.connect() as conn:
         features = read_frame(conn, select(table).where(table.c._batch_id == batch_id))
@@ -158,8 +160,8 @@ def score_batch(
         features[name] = features[name].astype("float64")
     records = score_records(loaded, features, contract, policy, source="batch")
     with engine.begin() as conn:
-        for start in range(0, len(records), 5000):
-            conn.execute(insert(schema.scores), records[start : start + 5000])
+        for part in in_chunks(records):
+            conn.execute(insert(schema.scores), list(part))
     decisions = [r["decision"] for r in records]
     return {
         "batch_id": batch_id,
