@@ -449,3 +449,40 @@ def histogram(
             )
     canvas.legend(entries, legend)
     return canvas.render()
+
+
+def roc_chart(
+    label: str, fpr: Sequence[float], tpr: Sequence[float], *, width: int, height: int
+) -> str:
+    """A ROC curve on the unit square with the random-ranking diagonal."""
+    return line_chart(
+        [Series(label, fpr, tpr)],
+        title="ROC curve",
+        x_label="false positive rate (payers flagged)",
+        y_label="true positive rate (defaults caught)",
+        x_range=(0.0, 1.0),
+        y_range=(0.0, 1.0),
+        diagonal=True,
+        legend="bottom-right",
+        width=width,
+        height=height,
+    )
+
+
+def calibration_chart(series: Sequence[Series], *, width: int, height: int) -> str:
+    """Observed default rate against mean predicted PD per bin, on a square scaled to the
+    data, with the diagonal a calibrated model follows."""
+    values = [v for s in series for v in (finite_number(x) for x in [*s.x, *s.y]) if v is not None]
+    top = min(1.0, max(max(values, default=1.0) * 1.08, 0.01))
+    return line_chart(
+        series,
+        title="Calibration: predicted vs observed",
+        x_label="mean predicted PD in bin",
+        y_label="observed default rate",
+        x_range=(0.0, top),
+        y_range=(0.0, top),
+        diagonal=True,
+        legend="top-left",
+        width=width,
+        height=height,
+    )

@@ -614,20 +614,8 @@ def _model_card_plots(data: Mapping[str, Any], snapshot: Mapping[str, Any] | Non
     curve = holdout.get("roc_curve") or {}
     fpr, tpr = curve.get("fpr") or [], curve.get("tpr") or []
     if fpr and len(fpr) == len(tpr):
-        parts.append(
-            charts.line_chart(
-                [charts.Series(f"holdout (AUC {_fmt(holdout.get('auc'))})", fpr, tpr)],
-                title="ROC curve",
-                x_label="false positive rate (payers flagged)",
-                y_label="true positive rate (defaults caught)",
-                x_range=(0.0, 1.0),
-                y_range=(0.0, 1.0),
-                diagonal=True,
-                legend="bottom-right",
-                width=400,
-                height=360,
-            )
-        )
+        label = f"holdout (AUC {_fmt(holdout.get('auc'))})"
+        parts.append(charts.roc_chart(label, fpr, tpr, width=400, height=360))
     series = []
     table = holdout.get("calibration") or []
     if table:
@@ -651,24 +639,7 @@ def _model_card_plots(data: Mapping[str, Any], snapshot: Mapping[str, Any] | Non
             )
         )
     if series:
-        values = [
-            v for s in series for v in (_number(x) for x in list(s.x) + list(s.y)) if v is not None
-        ]
-        top = min(1.0, max(max(values, default=1.0) * 1.08, 0.01))
-        parts.append(
-            charts.line_chart(
-                series,
-                title="Calibration: predicted vs observed",
-                x_label="mean predicted PD in bin",
-                y_label="observed default rate",
-                x_range=(0.0, top),
-                y_range=(0.0, top),
-                diagonal=True,
-                legend="top-left",
-                width=400,
-                height=360,
-            )
-        )
+        parts.append(charts.calibration_chart(series, width=400, height=360))
     dist = holdout.get("score_distribution") or {}
     edges = dist.get("edges") or []
     defaults, payers = dist.get("defaults") or [], dist.get("non_defaults") or []

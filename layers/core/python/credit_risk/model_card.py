@@ -212,17 +212,8 @@ def _roc(metrics: Mapping[str, Any]) -> str:
     fpr, tpr = curve.get("fpr") or [], curve.get("tpr") or []
     if not fpr or len(fpr) != len(tpr):
         return _section("roc-curve", "ROC curve", _missing("The ROC curve"))
-    svg = charts.line_chart(
-        [charts.Series(f"model (AUC {_fmt(metrics.get('auc'))})", fpr, tpr)],
-        title="ROC curve",
-        x_label="false positive rate (payers flagged)",
-        y_label="true positive rate (defaults caught)",
-        x_range=(0.0, 1.0),
-        y_range=(0.0, 1.0),
-        diagonal=True,
-        legend="bottom-right",
-        width=440,
-        height=400,
+    svg = charts.roc_chart(
+        f"model (AUC {_fmt(metrics.get('auc'))})", fpr, tpr, width=440, height=400
     )
     note = '<p class="note">The dashed diagonal is a model that ranks at random.</p>'
     return _section("roc-curve", "ROC curve", svg + note)
@@ -234,17 +225,8 @@ def _calibration(metrics: Mapping[str, Any]) -> str:
         return _section("calibration", "Calibration", _missing("The calibration table"))
     mean_pd = [row.get("mean_pd") for row in table]
     observed = [row.get("observed_rate") for row in table]
-    top = max([v for v in (_number(x) for x in mean_pd + observed) if v is not None] or [1.0])
-    limit = min(1.0, max(top * 1.08, 0.01))
-    svg = charts.line_chart(
+    svg = charts.calibration_chart(
         [charts.Series("observed default rate", mean_pd, observed, markers=True)],
-        title="Calibration: predicted vs observed",
-        x_label="mean predicted PD in bin",
-        y_label="observed default rate",
-        x_range=(0.0, limit),
-        y_range=(0.0, limit),
-        diagonal=True,
-        legend="top-left",
         width=440,
         height=400,
     )
