@@ -34,23 +34,32 @@ def _decompress(body: bytes) -> bytes:
         raise FileUnreadableError(f"gzip data is truncated or corrupt ({exc})") from exc
 
 
-def _read_csv(body: bytes) -> pd.DataFrame:
-    if b"\x00" in body[:65536]:
-        raise FileUnreadableError("file is binary (it contains NUL bytes), not CSV text")
+def _not_utf8(body: bytes) -> FileUnreadableError | None:
+    """The reason ``body`` is not UTF-8 text, or None when it is."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileUnreadableError(
+        return FileUnreadableError(
             f"file is not UTF-8 text (byte 0x{body[exc.start]:02x} at position {exc.start})"
-        ) from exc
+        )
+    return None
+
+
+def _read_csv(body: bytes) -> pd.DataFrame:
+    if b"\x00" in body[:65536]:
+        raise FileUnreadableError("file is binary (it contains NUL bytes), not CSV text")
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
-    if not body.strip():
+    if not body or body.isspace():
         raise FileUnreadableError("file is empty")
-    header_line = body.split(b"\n", 1)[0].decode().rstrip("\r")
+    try:
+        header_line = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise _not_utf8(body) or FileUnreadableError("file is not UTF-8 text") from None
     names = next(csv.reader([header_line]))
-    # Every cell is read as text (Arrow's multi-threaded parser); the contract decides
-    # what each column means, so one bad cell quarantines a row, not the file.
+    # Every cell is read as text (Arrow's multi-threaded parser, which also checks the
+    # encoding); the contract decides what each column means, so one bad cell
+    # quarantines a row, not the file.
     options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names},
         null_values=[""],
@@ -64,8 +73,9 @@ def _read_csv(body: bytes) -> pd.DataFrame:
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        # Only a file Arrow refused is decoded in Python, to say where it is not UTF-8.
         reason = str(exc).strip().splitlines()[0]
-        raise FileUnreadableError(f"malformed CSV: {reason}") from exc
+        raise (_not_utf8(body) or FileUnreadableError(f"malformed CSV: {reason}")) from exc
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
