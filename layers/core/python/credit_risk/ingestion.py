@@ -78,23 +78,21 @@ def batch_id_for(dataset: str, sha256: str) -> str:
     return f"{dataset}-{sha256[:24]}"
 
 
-def _existing_batch(engine: Engine, obj: LandedObject, dataset: str, sha: str | None) -> Any:
+def _batch_of_object(engine: Engine, obj: LandedObject) -> Any:
+    """The ledger row of the batch this very object (bucket, key, ETag) loaded, or None."""
+    keys, objects = schema.object_keys, schema.objects
+    query = select(objects).join(keys, keys.c.batch_id == objects.c.batch_id)
+    query = query.where(keys.c.bucket == obj.bucket, keys.c.key == obj.key, keys.c.etag == obj.etag)
     with engine.connect() as conn:
-        keyed = conn.execute(
-            select(schema.object_keys.c.batch_id).where(
-                schema.object_keys.c.bucket == obj.bucket,
-                schema.object_keys.c.key == obj.key,
-                schema.object_keys.c.etag == obj.etag,
-            )
-        ).scalar()
-        where = (
-            schema.objects.c.batch_id == keyed
-            if keyed is not None
-            else (schema.objects.c.dataset == dataset) & (schema.objects.c.sha256 == sha)
-        )
-        if keyed is None and sha is None:
-            return None
-        return conn.execute(select(schema.objects).where(where)).mappings().first()
+        return conn.execute(query).mappings().first()
+
+
+def _batch_of_bytes(engine: Engine, dataset: str, sha: str) -> Any:
+    """The ledger row of the batch that loaded these bytes into ``dataset``, or None."""
+    objects = schema.objects
+    query = select(objects).where(objects.c.dataset == dataset, objects.c.sha256 == sha)
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().first()
 
 
 def _result_from_row(row: Any) -> IngestResult:
@@ -143,13 +141,13 @@ class Ingestor:
     def ingest(self, obj: LandedObject) -> IngestResult:
         """Validate and load one object; start its pipeline run unless one exists."""
         dataset = dataset_of(obj.key)
-        existing = _existing_batch(self.engine, obj, dataset, None)
+        existing = _batch_of_object(self.engine, obj)
         if existing is not None:
             logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
             return self._ensure_started(_result_from_row(existing))
         body = self.store.get(obj.bucket, obj.key, obj.version_id)
         sha = hashlib.sha256(body).hexdigest()
-        existing = _existing_batch(self.engine, obj, dataset, sha)
+        existing = _batch_of_bytes(self.engine, dataset, sha)
         if existing is not None:
             logger.info("same bytes already ingested", extra={"batch_id": existing["batch_id"]})
             self._remember_key(obj, existing["batch_id"])
@@ -159,7 +157,7 @@ class Ingestor:
             result = self._load(obj, dataset, batch_id, sha, body)
         except IntegrityError:
             # A concurrent delivery of the same event won the race; nothing to do twice.
-            existing = _existing_batch(self.engine, obj, dataset, sha)
+            existing = _batch_of_bytes(self.engine, dataset, sha)
             return self._ensure_started(_result_from_row(existing))
         return self._ensure_started(result)
 

@@ -26,7 +26,7 @@ from credit_risk.config_files import load_yaml_model
 from credit_risk.contract import Contract
 from credit_risk.db import schema
 from credit_risk.db.bulk import read_frame
-from credit_risk.errors import InsufficientDataError
+from credit_risk.errors import ArtifactIntegrityError, InsufficientDataError
 from credit_risk.model_card import render_model_card
 from credit_risk.monitoring import baseline_summary
 from credit_risk.observability import logger
@@ -196,8 +196,6 @@ def _load_run_artifact(store: ObjectStore, result: dict[str, Any]) -> bytes:
     bucket, key = parse_s3_uri(result["artifact_uri"])
     body = store.get(bucket, key)
     if sha256_hex(body) != result["artifact_sha256"]:
-        from credit_risk.errors import ArtifactIntegrityError
-
         raise ArtifactIntegrityError(f"{result['artifact_uri']} changed since it was trained")
     return body
 
