@@ -397,6 +397,33 @@ def _expected_loss(snapshot: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- outcomes
 
 
+def _realised_vs_predicted(
+    rows: Sequence[Mapping[str, Any]], predicted: str, *, predicted_markers: bool, **chart: Any
+) -> str:
+    """Realised default rate against the mean predicted PD, one point per row."""
+    xs = list(range(len(rows)))
+    return charts.line_chart(
+        [
+            charts.Series(
+                "realised default rate",
+                xs,
+                [row["default_rate"] for row in rows],
+                color=charts.PALETTE[1],
+                markers=True,
+            ),
+            charts.Series(
+                "mean predicted PD",
+                xs,
+                [row[predicted] for row in rows],
+                color=charts.PALETTE[0],
+                dashed=True,
+                markers=predicted_markers,
+            ),
+        ],
+        **chart,
+    )
+
+
 def _vintage(snapshot: Mapping[str, Any]) -> str:
     months = [
         row
@@ -409,23 +436,10 @@ def _vintage(snapshot: Mapping[str, Any]) -> str:
     if months:
         step = _every(len(months))
         parts.append(
-            charts.line_chart(
-                [
-                    charts.Series(
-                        "realised default rate",
-                        list(range(len(months))),
-                        [row["default_rate"] for row in months],
-                        color=charts.PALETTE[1],
-                        markers=True,
-                    ),
-                    charts.Series(
-                        "mean predicted PD",
-                        list(range(len(months))),
-                        [row["matured_mean_pd"] for row in months],
-                        color=charts.PALETTE[0],
-                        dashed=True,
-                    ),
-                ],
+            _realised_vs_predicted(
+                months,
+                "matured_mean_pd",
+                predicted_markers=False,
                 title="Default rate by vintage (month of application)",
                 y_label="default rate",
                 width=560,
@@ -437,24 +451,10 @@ def _vintage(snapshot: Mapping[str, Any]) -> str:
     grades = [row for row in perf.get("by_grade") or [] if row.get("matured")]
     if grades:
         parts.append(
-            charts.line_chart(
-                [
-                    charts.Series(
-                        "realised default rate",
-                        list(range(len(grades))),
-                        [row["default_rate"] for row in grades],
-                        color=charts.PALETTE[1],
-                        markers=True,
-                    ),
-                    charts.Series(
-                        "mean predicted PD",
-                        list(range(len(grades))),
-                        [row["mean_pd"] for row in grades],
-                        color=charts.PALETTE[0],
-                        dashed=True,
-                        markers=True,
-                    ),
-                ],
+            _realised_vs_predicted(
+                grades,
+                "mean_pd",
+                predicted_markers=True,
                 title="Default rate by grade (matured loans)",
                 x_label="risk grade",
                 y_label="default rate",
