@@ -5,7 +5,7 @@ SAM runs it for the core layer and the API (``BuildMethod: makefile``; see
 too, so the benchmark measures what is deployed:
 
     python infra/build_lambda.py --out DIR --requirements FILE [FILE ...]
-        [--code SRC=DEST ...] [--runtime python3.11] [--arch arm64 | --host]
+        [--code SRC=DEST ...] [--runtime python3.13] [--arch arm64 | --host]
 
 - Wheels only, for Lambda's platform, with ``--no-deps``: requirement files list the whole
   pinned closure, so nothing unlisted arrives (pip, setuptools and chalice's CLI
@@ -50,7 +50,7 @@ def install(
     requirements: Sequence[Path],
     target: Path,
     *,
-    runtime: str = "python3.11",
+    runtime: str = "python3.13",
     arch: str | None = "arm64",
     no_deps: bool = True,
     glibc_of: str | None = None,
@@ -116,7 +116,7 @@ def build(
     requirements: Sequence[Path],
     code: Sequence[tuple[Path, str]] = (),
     *,
-    runtime: str = "python3.11",
+    runtime: str = "python3.13",
     arch: str | None = "arm64",
     no_deps: bool = True,
     glibc_of: str | None = None,
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--requirements", type=Path, nargs="*", default=[])
     parser.add_argument("--code", action="append", default=[], help="SRC=DEST, repeatable")
-    parser.add_argument("--runtime", default="python3.11", choices=sorted(_GLIBC))
+    parser.add_argument("--runtime", default="python3.13", choices=sorted(_GLIBC))
     parser.add_argument("--arch", default="arm64", choices=sorted(_MACHINE))
     parser.add_argument("--host", action="store_true", help="this machine's platform")
     args = parser.parse_args(argv)

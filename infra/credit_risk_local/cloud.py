@@ -463,7 +463,7 @@ class LocalCloud(CloudOperations):
         for spec in specs:
             lam.create_function(
                 FunctionName=spec.logical_id,
-                Runtime="python3.11",
+                Runtime="python3.13",
                 Role=role,
                 Handler=spec.handler,
                 Code={"ZipFile": code},

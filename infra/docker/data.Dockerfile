@@ -2,7 +2,7 @@
 # container image: pandas + pyarrow (+ numpy, xgboost for tree champions) do not fit a
 # 250 MB zip beside the core layer. Each function picks its handler with ImageConfig.Command.
 # Built by `sam build` (Metadata of each function in template.yaml).
-FROM public.ecr.aws/lambda/python:3.11
+FROM public.ecr.aws/lambda/python:3.13
 
 COPY infra/docker/data-requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt

@@ -42,7 +42,7 @@ def lambda_client(tmp_path: Path):  # type: ignore[no-untyped-def]
                 z.writestr("x.txt", "x")
             client.create_function(
                 FunctionName="EchoFunction",
-                Runtime="python3.11",
+                Runtime="python3.13",
                 Role=role,
                 Handler="app.handler",
                 Code={"ZipFile": archive.getvalue()},
