@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from credit_risk.contract import Contract, load_contract
-from credit_risk.decisions import (
+from credit_risk.data.drift import baseline_summary
+from credit_risk.data.etl import application_features, matured_labels
+from credit_risk.data.generator import generate
+from credit_risk.decisions.policy import (
     DecisionPolicy,
     decide,
     expected_loss,
@@ -25,9 +28,7 @@ from credit_risk.decisions import (
     risk_grade,
     score_points,
 )
-from credit_risk.etl import application_features, matured_labels
-from credit_risk.generator import generate
-from credit_risk.monitoring import auc, baseline_summary, calibration_bins, ks
+from credit_risk.monitoring.figures import auc, calibration_bins, ks
 
 CHAMPION = "v20240101T000000000000"
 KEY = b"monitoring-tests"
@@ -149,7 +150,7 @@ def synthetic_portfolio(
 def dashboard_data(book: Portfolio) -> dict[str, Any]:
     """What the monitor would hand the dashboard for this book: its snapshot, the champion
     and a rejected challenger, and a few pipeline and training runs."""
-    from credit_risk import monitoring as m
+    from credit_risk.monitoring import figures as m
 
     frame = m.portfolio_frame(book.scores, book.features, book.labels)
     snapshot = m.compute_snapshot(

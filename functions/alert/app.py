@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.alerts import publish_alert
-from credit_risk.observability import logger
+from credit_risk.adapters.alerts import publish_alert
+from credit_risk.adapters.observability import logger
 from credit_risk.runtime import get_runtime
 
 

@@ -1,7 +1,8 @@
 """The risk API: Chalice routes over :mod:`chalicelib.service`, behind a token authorizer.
 
-Every route needs a bearer token (see :mod:`credit_risk.auth`) and declares the least role
-it needs; each view parses the request, calls one service method and returns its result.
+Every route needs a bearer token (see :mod:`credit_risk.governance.auth`) and declares the
+least role it needs; each view parses the request, calls one service method and returns
+its result.
 Errors become HTTP answers in one place (:mod:`chalicelib.errors`).
 """
 
@@ -18,8 +19,8 @@ from chalice.app import AuthRequest, Request
 from chalicelib import auth
 from chalicelib.errors import handles_errors
 from chalicelib.service import get_service
-from credit_risk.auth import Caller, Role
-from credit_risk.observability import logger, metrics
+from credit_risk.adapters.observability import logger, metrics
+from credit_risk.governance.auth import Caller, Role
 from credit_risk.runtime import get_runtime
 
 app = Chalice(app_name="credit-risk-api")

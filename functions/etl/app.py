@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.etl import Etl
-from credit_risk.observability import logger
+from credit_risk.adapters.observability import logger
+from credit_risk.data.etl import Etl
 from credit_risk.runtime import get_runtime
 
 

@@ -8,8 +8,8 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.ingestion import Ingestor, LandedObject
-from credit_risk.observability import logger, metrics
+from credit_risk.adapters.observability import logger, metrics
+from credit_risk.data.ingestion import Ingestor, LandedObject
 from credit_risk.runtime import get_runtime
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.monitor_service import MonitorRequest, run_monitoring
-from credit_risk.observability import logger
+from credit_risk.adapters.observability import logger
+from credit_risk.monitoring.service import MonitorRequest
 from credit_risk.runtime import get_runtime
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run monitoring (``{"trigger": ..., "retrain": true|false}``); return its summary."""
-    return run_monitoring(get_runtime(), MonitorRequest.model_validate(event or {}))
+    request = MonitorRequest.model_validate(event or {})
+    return get_runtime().monitor().run(trigger=request.trigger, retrain=request.retrain)

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.observability import logger
+from credit_risk.adapters.observability import logger
+from credit_risk.models.training.orchestration import apply_decision
 from credit_risk.runtime import get_runtime
-from credit_risk.training.orchestration import apply_decision
 
 
 @logger.inject_lambda_context

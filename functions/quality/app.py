@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.gate import QualityGate
-from credit_risk.observability import logger
-from credit_risk.quality import load_quality_config
+from credit_risk.adapters.observability import logger
+from credit_risk.data.gate import QualityGate
+from credit_risk.data.quality import load_quality_config
 from credit_risk.runtime import get_runtime
 
 

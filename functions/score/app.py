@@ -6,10 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.decisions import load_decision_policy
-from credit_risk.observability import logger
+from credit_risk.adapters.observability import logger
+from credit_risk.decisions.policy import load_decision_policy
+from credit_risk.decisions.serving import score_batch
 from credit_risk.runtime import get_runtime
-from credit_risk.serving import score_batch
 
 
 @logger.inject_lambda_context

@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.aws import ObjectStore
+from credit_risk.adapters.aws import ObjectStore
+from credit_risk.adapters.observability import logger
+from credit_risk.adapters.settings import get_settings
 from credit_risk.contract import load_contract
-from credit_risk.observability import logger
-from credit_risk.settings import get_settings
-from credit_risk.training.orchestration import train_candidate
+from credit_risk.models.training.orchestration import train_candidate
 
 
 @logger.inject_lambda_context

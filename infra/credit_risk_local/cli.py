@@ -103,7 +103,7 @@ def _quiet_lambda_output() -> None:
     """Keep the functions' JSON logs and metrics off a demo's console (warnings stay)."""
     import warnings
 
-    from credit_risk.observability import logger
+    from credit_risk.adapters.observability import logger
 
     logger.setLevel("WARNING")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -120,7 +120,7 @@ def _remote() -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from credit_risk.generator import generate, write_dataset
+    from credit_risk.data.generator import generate, write_dataset
 
     started = time.monotonic()
     data = generate(args.rows, seed=args.seed)
@@ -132,8 +132,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from credit_risk.data.generator import generate
     from credit_risk.db.engine import sqlite_url
-    from credit_risk.generator import generate
     from credit_risk_local.cloud import LocalCloud
 
     console = Console()
@@ -219,9 +219,9 @@ def _holdout_oracle_auc(cloud: Any, snapshot: dict[str, Any], true_pd: Any) -> t
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from credit_risk.aws import parse_s3_uri
-    from credit_risk.training.config import load_training_config
-    from credit_risk.training.trainer import split_holdout
+    from credit_risk.adapters.aws import parse_s3_uri
+    from credit_risk.models.training.config import load_training_config
+    from credit_risk.models.training.trainer import split_holdout
 
     bucket, key = parse_s3_uri(snapshot["snapshot_uri"])
     body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -240,11 +240,10 @@ def _demo_dashboard(cloud: Any, console: Console, local_dir: Path) -> None:
     """Print the monitoring table and save the dashboard the monitor wrote to S3."""
     from botocore.exceptions import ClientError
 
-    from credit_risk.monitor_service import service_from_runtime
-    from credit_risk.monitoring import monitoring_table
+    from credit_risk.monitoring.figures import monitoring_table
     from credit_risk.runtime import get_runtime
 
-    latest = service_from_runtime(get_runtime()).latest()
+    latest = get_runtime().monitor().latest()
     if latest is not None:
         table = monitoring_table(latest.snapshot)
         console.block("\n".join(table.splitlines()[:34]))
@@ -396,7 +395,7 @@ def _remote_runtime() -> Any:
 
 
 def cmd_quality_report(args: argparse.Namespace) -> int:
-    from credit_risk.gate import stored_report
+    from credit_risk.data.gate import stored_report
 
     _, runtime = _remote_runtime()
     print(stored_report(runtime.engine, args.batch_id).to_text(verbose=args.verbose))
@@ -404,13 +403,12 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from credit_risk.monitor_service import service_from_runtime
-    from credit_risk.monitoring import monitoring_table
+    from credit_risk.monitoring.figures import monitoring_table
 
     cloud, runtime = _remote_runtime()
     if args.run:
         cloud.client("lambda").invoke(FunctionName="MonitorFunction", Payload=b'{"trigger": "cli"}')
-    latest = service_from_runtime(runtime).latest()
+    latest = runtime.monitor().latest()
     if latest is None:
         print("no monitoring snapshot yet; run `credit-risk monitor --run`")
         return 1

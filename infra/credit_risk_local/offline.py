@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 
 from credit_risk.contract import Contract, load_contract
-from credit_risk.etl import matured_labels
-from credit_risk.features import build_features
-from credit_risk.reading import read_raw
-from credit_risk.training.trainer import train_candidates
-from credit_risk.validation import check_header, validate_frame
+from credit_risk.data.etl import matured_labels
+from credit_risk.data.features import build_features
+from credit_risk.data.reading import read_raw
+from credit_risk.data.validation import check_header, validate_frame
+from credit_risk.models.training.trainer import train_candidates
 
 COLUMNS = ("auc", "gini", "ks", "brier", "log_loss", "precision", "recall", "f1", "accuracy")
 

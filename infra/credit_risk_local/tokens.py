@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from credit_risk.auth import mint_token
+from credit_risk.governance.auth import mint_token
 
 
 def signing_key(cloud: Any) -> bytes:

@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT / "infra"))
 
 from chalice.test import Client  # noqa: E402
 
-from credit_risk.auth import mint_token  # noqa: E402
-from credit_risk.features import build_feature_row  # noqa: E402
-from credit_risk.observability import logger  # noqa: E402
+from credit_risk.adapters.observability import logger  # noqa: E402
+from credit_risk.data.features import build_feature_row  # noqa: E402
+from credit_risk.decisions.serving import ChampionLoader  # noqa: E402
+from credit_risk.governance.auth import mint_token  # noqa: E402
 from credit_risk.runtime import get_runtime  # noqa: E402
-from credit_risk.serving import ChampionLoader  # noqa: E402
 from credit_risk_local.cloud import LocalCloud  # noqa: E402
 from fixtures.champion import register_models, trained_models  # noqa: E402
 from fixtures.portfolio import load_portfolio  # noqa: E402
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with LocalCloud(database_url=url, local_dir=folder / "local"):
         rt = get_runtime()
         load_portfolio(models)
-        from credit_risk.registry import Registry
+        from credit_risk.models.registry import Registry
 
         registry = Registry(engine=rt.engine, store=rt.store, bucket=rt.settings.artifacts_bucket)
         register_models(registry, models, champion=champion)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         loaded = ChampionLoader(registry).get()
         store_rows = []
         from chalicelib.store import CustomerStore
-        from credit_risk.pseudonymise import pseudonym
+        from credit_risk.data.pseudonymise import pseudonym
 
         store = CustomerStore(rt.engine, rt.contract)
         for c in customers:

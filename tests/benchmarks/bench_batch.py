@@ -36,13 +36,14 @@ for folder in (ROOT / "layers" / "core" / "python", ROOT / "infra", ROOT / "test
 
 from sqlalchemy import delete  # noqa: E402
 
+from credit_risk.adapters.observability import logger  # noqa: E402
 from credit_risk.db import schema  # noqa: E402
-from credit_risk.decisions import load_decision_policy  # noqa: E402
-from credit_risk.observability import logger  # noqa: E402
-from credit_risk.registry import Registry  # noqa: E402
+from credit_risk.decisions.policy import load_decision_policy  # noqa: E402
+from credit_risk.decisions.scoring import score_records  # noqa: E402
+from credit_risk.decisions.serving import ChampionLoader, score_batch  # noqa: E402
+from credit_risk.models.registry import Registry  # noqa: E402
+from credit_risk.models.training.export import feature_columns  # noqa: E402
 from credit_risk.runtime import get_runtime  # noqa: E402
-from credit_risk.serving import ChampionLoader, score_batch, score_records  # noqa: E402
-from credit_risk.training.export import feature_columns  # noqa: E402
 from credit_risk_local.cloud import LocalCloud  # noqa: E402
 from fixtures.champion import register_models, trained_models  # noqa: E402
 from fixtures.portfolio import load_portfolio  # noqa: E402
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("training the fixture's small champion ...", flush=True)
     models = trained_models()
     champion = models.best if args.candidate == "best" else args.candidate
-    from credit_risk.generator import generate
+    from credit_risk.data.generator import generate
 
     print(f"generating {args.rows} applications ...", flush=True)
     portfolio = generate(args.rows, seed=3)

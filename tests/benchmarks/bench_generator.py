@@ -25,7 +25,7 @@ except ModuleNotFoundError:
 
 import numpy as np  # noqa: E402
 
-from credit_risk.generator import generate  # noqa: E402
+from credit_risk.data.generator import generate  # noqa: E402
 
 REPEATS = 3
 RAW_COLUMNS = 20

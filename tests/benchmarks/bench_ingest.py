@@ -31,13 +31,13 @@ from moto import mock_aws
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 
-from credit_risk.aws import ObjectStore, reset_clients
+from credit_risk.adapters.aws import ObjectStore, reset_clients
 from credit_risk.contract import load_contract
+from credit_risk.data.generator import generate
+from credit_risk.data.ingestion import Ingestor, LandedObject
 from credit_risk.db import schema
 from credit_risk.db.engine import dispose_all, get_engine
 from credit_risk.db.migrations import ensure_contract_tables, migrate
-from credit_risk.generator import generate
-from credit_risk.ingestion import Ingestor, LandedObject
 
 
 def _fresh_database(admin_url: str) -> tuple[str, str]:

@@ -26,10 +26,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from credit_risk.contract import load_contract
-from credit_risk.features import build_features
-from credit_risk.generator import generate
-from credit_risk.training.config import load_training_config
-from credit_risk.training.trainer import train_candidates
+from credit_risk.data.features import build_features
+from credit_risk.data.generator import generate
+from credit_risk.models.training.config import load_training_config
+from credit_risk.models.training.trainer import train_candidates
 
 TARGET_RATIO = 0.97
 

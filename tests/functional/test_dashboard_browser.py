@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_risk.dashboard import render_dashboard
+from credit_risk.monitoring.dashboard import render_dashboard
 from portfolio_data import dashboard_data, synthetic_portfolio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

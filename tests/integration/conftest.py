@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_risk.generator import SyntheticData, generate
+from credit_risk.data.generator import SyntheticData, generate
 from credit_risk_local.cloud import LocalCloud
 
 

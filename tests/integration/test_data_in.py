@@ -11,9 +11,9 @@ from sqlalchemy import MetaData, inspect, select, text
 
 from conftest import to_csv_bytes
 from credit_risk.contract import load_contract
+from credit_risk.data.gate import stored_report
+from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
-from credit_risk.gate import stored_report
-from credit_risk.pseudonymise import pseudonym
 from credit_risk.runtime import get_runtime, reset_runtime
 from credit_risk_local.cloud import LocalCloud
 from fixtures.other_lender.make_data import make_other_lender

@@ -13,8 +13,7 @@ from credit_risk.db import migrations, schema
 from credit_risk.db.bulk import load_frame
 from credit_risk.db.engine import get_engine
 from credit_risk.errors import InsufficientDataError
-from credit_risk.monitor_service import dashboard_html
-from credit_risk.registry import Registry
+from credit_risk.models.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
 from portfolio_data import CHAMPION, Portfolio, synthetic_portfolio
@@ -168,14 +167,14 @@ def test_the_viewers_dashboard_follows_the_latest_run(cloud: LocalCloud) -> None
     _put_book(synthetic_portfolio(1500, seed=9))
 
     # THEN the page says so, and still lists the champion
-    before = dashboard_html(get_runtime())
+    before = get_runtime().monitor().render_latest()
     assert "No monitoring run yet" in before and CHAMPION in before
 
     # WHEN the monitor has run
     summary = _invoke(cloud, {"trigger": "schedule"})
 
     # THEN viewers see that run's snapshot, and the recent runs section
-    after = dashboard_html(get_runtime())
+    after = get_runtime().monitor().render_latest()
     assert summary["snapshot_id"] in after
     assert 'id="feature-drift"' in after and 'id="executions"' in after
 

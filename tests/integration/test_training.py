@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import to_csv_bytes
-from credit_risk.registry import Registry
+from credit_risk.models.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
 from integration.helpers import entered_states, history

@@ -17,9 +17,9 @@ from chalicelib.auth import authorize
 from chalicelib.errors import field_errors
 from chalicelib.openapi import build_document
 from chalicelib.requests import RequestModels, read_json_object
-from credit_risk.auth import mint_token
 from credit_risk.contract import load_contract
 from credit_risk.errors import PayloadTooLargeError, ValidationError
+from credit_risk.governance.auth import mint_token
 from credit_risk_local.template import functions, load_template
 
 REPO = Path(__file__).resolve().parents[2]

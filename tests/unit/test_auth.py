@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from credit_risk.auth import ROLES, bearer_token, main, mint_token, role_includes, verify_token
+from credit_risk.__main__ import mint_token_command as main
 from credit_risk.errors import AuthenticationError, ConfigurationError
+from credit_risk.governance.auth import ROLES, bearer_token, mint_token, role_includes, verify_token
 
 KEY = b"k" * 40
 OTHER_KEY = b"o" * 40

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from credit_risk.contract import Contract, load_contract
+from credit_risk.data.features import build_features
+from credit_risk.data.validation import validate_frame
 from credit_risk.errors import ContractError
-from credit_risk.features import build_features
-from credit_risk.validation import validate_frame
 
 OTHER_LENDER = Path(__file__).resolve().parents[1] / "fixtures" / "other_lender"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_risk.dashboard import render_dashboard
+from credit_risk.monitoring.dashboard import render_dashboard
 from portfolio_data import dashboard_data, synthetic_portfolio
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_before_the_first_run_the_page_says_so() -> None:
 
 def test_serving_the_dashboard_loads_no_data_stack() -> None:
     code = (
-        "import sys; import credit_risk.monitor_service, credit_risk.dashboard; "
+        "import sys; import credit_risk.monitoring.service, credit_risk.monitoring.dashboard; "
         "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "layers/core/python")}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from credit_risk.contract import Contract, load_contract
-from credit_risk.decisions import (
+from credit_risk.decisions.policy import (
     DecisionPolicy,
     decide,
     expected_loss,

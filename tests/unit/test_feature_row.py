@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credit_risk.contract import Contract, load_contract
+from credit_risk.contract.expressions import compile_expression
+from credit_risk.data.features import build_feature_row, build_features
+from credit_risk.data.generator import generate
 from credit_risk.errors import ContractError
-from credit_risk.expressions import compile_expression
-from credit_risk.features import build_feature_row, build_features
-from credit_risk.generator import generate
 
 OTHER_LENDER = Path(__file__).resolve().parents[1] / "fixtures" / "other_lender"
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_expressions_refuse_anything_but_arithmetic(expr: str) -> None:
 def test_the_row_builder_does_not_load_pandas() -> None:
     # The API imports features for the row builder; pandas must stay out of its process.
     code = (
-        "import sys; from credit_risk.features import build_feature_row; "
+        "import sys; from credit_risk.data.features import build_feature_row; "
         "from credit_risk.contract import load_contract; "
         "build_feature_row(load_contract(), {'loan_amount': 1}); "
         "print('pandas' in sys.modules)"

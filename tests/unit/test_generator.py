@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from credit_risk.contract import Contract, load_contract
-from credit_risk.generator import SyntheticData, generate, oracle_auc, write_dataset
-from credit_risk.validation import validate_frame
+from credit_risk.data.generator import SyntheticData, generate, oracle_auc, write_dataset
+from credit_risk.data.validation import validate_frame
 
 ROWS = 20_000
 

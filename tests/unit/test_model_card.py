@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from credit_risk import charts
-from credit_risk.model_card import MAX_FEATURES_SHOWN, render_model_card
+from credit_risk.models.card import MAX_FEATURES_SHOWN, render_model_card
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "col", "area", "base", "wbr", "source"}
 SECTIONS = [

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_risk import monitoring as m
+from credit_risk.data import drift as stability
+from credit_risk.data.drift import psi, psi_band, psi_categorical
 from credit_risk.errors import ConfigurationError
-from credit_risk.quality import psi, psi_band, psi_categorical
+from credit_risk.monitoring import figures as m
 
 GRADES = ["A", "B", "C"]
 DECISIONS = ["approve", "review", "decline"]
@@ -54,18 +55,20 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
     ],
 )
 def test_psi_of_shares_and_its_band(actual: list[float], expected_psi: float, band: str) -> None:
-    value = m.psi_from_shares([0.5, 0.5], actual)
+    value = stability.psi_from_shares([0.5, 0.5], actual)
     assert value == pytest.approx(expected_psi, abs=1e-4)
     assert psi_band(value) == band
 
 
 def test_psi_against_a_baseline_bins_by_the_training_quantiles() -> None:
     # GIVEN a training sample 1..4 (median edge 2.5) and a sample with 70% below it
-    baseline = m.baseline_summary(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), [0.1] * 4, bins=2)
+    baseline = stability.baseline_summary(
+        pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), [0.1] * 4, bins=2
+    )
     assert baseline["features"]["x"]["edges"] == [2.5]
     assert baseline["features"]["x"]["shares"] == [0.5, 0.5, 0.0]  # last share: missing
     # THEN the PSI is the [0.5, 0.5] -> [0.7, 0.3] figure, in the watch band
-    drift = m.feature_drift(baseline, pd.DataFrame({"x": [1.0] * 7 + [3.0] * 3}))
+    drift = stability.feature_drift(baseline, pd.DataFrame({"x": [1.0] * 7 + [3.0] * 3}))
     assert drift == [
         {"feature": "x", "kind": "numeric", "psi": pytest.approx(0.1695, abs=1e-4), "band": "watch"}
     ]
@@ -85,8 +88,8 @@ def test_psi_against_a_baseline_equals_psi_against_the_training_sample() -> None
             "region": rng.choice(["north", "south", "east"], 500, p=[0.3, 0.5, 0.2]),
         }
     )
-    baseline = m.baseline_summary(train, rng.random(2000))
-    by_feature = {row["feature"]: row["psi"] for row in m.feature_drift(baseline, now)}
+    baseline = stability.baseline_summary(train, rng.random(2000))
+    by_feature = {row["feature"]: row["psi"] for row in stability.feature_drift(baseline, now)}
     assert by_feature["income"] == pytest.approx(psi(train["income"], now["income"]), rel=1e-9)
     assert by_feature["region"] == pytest.approx(
         psi_categorical(train["region"], now["region"]), rel=1e-9
@@ -96,7 +99,7 @@ def test_psi_against_a_baseline_equals_psi_against_the_training_sample() -> None
 def test_a_baseline_is_small_json_and_describes_the_score() -> None:
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"x": rng.normal(size=50_000), "c": rng.choice(list("abc"), 50_000)})
-    baseline = m.baseline_summary(frame, rng.beta(1, 8, 50_000))
+    baseline = stability.baseline_summary(frame, rng.beta(1, 8, 50_000))
     assert len(json.dumps(baseline)) < 5_000
     assert baseline["rows"] == 50_000
     assert baseline["features"]["c"] == {
@@ -104,13 +107,13 @@ def test_a_baseline_is_small_json_and_describes_the_score() -> None:
         "shares": pytest.approx({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, abs=0.01),
     }
     histogram = baseline["score"]["histogram"]
-    assert len(histogram["edges"]) == m.SCORE_HISTOGRAM_BINS + 1
+    assert len(histogram["edges"]) == stability.SCORE_HISTOGRAM_BINS + 1
     assert sum(histogram["shares"]) == pytest.approx(1.0)
 
 
 def test_a_baseline_refuses_mismatched_pds() -> None:
     with pytest.raises(ValueError, match="3 feature rows but 2 PDs"):
-        m.baseline_summary(pd.DataFrame({"x": [1, 2, 3]}), [0.1, 0.2])
+        stability.baseline_summary(pd.DataFrame({"x": [1, 2, 3]}), [0.1, 0.2])
 
 
 # --------------------------------------------------------------------------- ranking
@@ -337,7 +340,9 @@ def test_without_a_baseline_the_oldest_months_are_the_reference() -> None:
 def test_a_training_baseline_is_preferred_and_a_steady_book_is_calm() -> None:
     frame = _book()
     train = frame[frame["month"] == "2024-01"]
-    baseline = m.baseline_summary(train[["income", "region"]], train["probability_of_default"])
+    baseline = stability.baseline_summary(
+        train[["income", "region"]], train["probability_of_default"]
+    )
     snapshot = _snapshot(frame, m.Champion("v1", "xgboost", {"baseline": baseline}))
     assert snapshot["reference"]["kind"] == "training_baseline"
     assert snapshot["drift"]["score"]["band"] == "stable"

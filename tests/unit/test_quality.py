@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from credit_risk.contract import Contract, load_contract
-from credit_risk.errors import ConfigurationError, QualityGateFailedError
-from credit_risk.features import build_features
-from credit_risk.quality import (
+from credit_risk.data.features import build_features
+from credit_risk.data.quality import (
     QualityConfig,
     QualityReport,
     load_quality_config,
@@ -20,6 +19,7 @@ from credit_risk.quality import (
     psi_categorical,
     run_checks,
 )
+from credit_risk.errors import ConfigurationError, QualityGateFailedError
 
 N = 400
 
@@ -122,7 +122,7 @@ def test_clean_outcomes_pass_every_check(contract):
 
 
 def test_generated_data_passes_the_default_gate(contract):
-    generator = pytest.importorskip("credit_risk.generator")
+    generator = pytest.importorskip("credit_risk.data.generator")
     data = generator.generate(3000, seed=7)
     frame = feature_frame(contract, data.applications)
     reference = feature_frame(contract, generator.generate(3000, seed=8).applications)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from credit_risk.contract import Contract, load_contract
+from credit_risk.data.features import build_features
+from credit_risk.data.generator import generate
 from credit_risk.errors import ArtifactIntegrityError, ValidationError
-from credit_risk.features import build_features
-from credit_risk.generator import generate
-from credit_risk.scoring import CalibrationMap, LeanModel
-from credit_risk.training.export import to_lean
-from credit_risk.training.trainer import TrainingResult, train_candidates
+from credit_risk.models.lean import CalibrationMap, LeanModel
+from credit_risk.models.training.export import to_lean
+from credit_risk.models.training.trainer import TrainingResult, train_candidates
 
 pytestmark = pytest.mark.slow
 
@@ -213,7 +213,7 @@ def test_scoring_needs_neither_pandas_nor_scikit_learn(leans, tmp_path):
     path.write_bytes(leans["logistic_regression"].to_bytes())
     code = (
         "import sys\n"
-        "from credit_risk.scoring import LeanModel\n"
+        "from credit_risk.models.lean import LeanModel\n"
         f"m = LeanModel.from_bytes(open({str(path)!r}, 'rb').read())\n"
         "pd = m.predict([{'annual_income': 40000.0, 'region': 'north'}])[0]\n"
         "assert 0 < pd < 1\n"

@@ -13,12 +13,12 @@ import pytest
 from imblearn.under_sampling import RandomUnderSampler
 
 from credit_risk.contract import Contract, load_contract
+from credit_risk.data.features import build_features
+from credit_risk.data.generator import generate
 from credit_risk.errors import ConfigurationError, InsufficientDataError
-from credit_risk.features import build_features
-from credit_risk.generator import generate
-from credit_risk.training import pipelines
-from credit_risk.training.config import load_training_config
-from credit_risk.training.trainer import (
+from credit_risk.models.training import pipelines
+from credit_risk.models.training.config import load_training_config
+from credit_risk.models.training.trainer import (
     TrainingResult,
     split_holdout,
     train_candidates,

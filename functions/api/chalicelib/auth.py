@@ -17,8 +17,15 @@ from datetime import datetime
 
 from chalice import AuthResponse, AuthRoute
 
-from credit_risk.auth import ROLES, Caller, Role, bearer_token, role_includes, verify_token
 from credit_risk.errors import AuthenticationError, PermissionDeniedError
+from credit_risk.governance.auth import (
+    ROLES,
+    Caller,
+    Role,
+    bearer_token,
+    role_includes,
+    verify_token,
+)
 
 _PARAMETER = re.compile(r"\{[^}]+\}")
 

@@ -18,8 +18,8 @@ from chalice import ChaliceViewError, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from credit_risk.adapters.observability import logger
 from credit_risk.errors import CreditRiskError
-from credit_risk.observability import logger
 
 JSON = {"Content-Type": "application/json"}
 

@@ -29,17 +29,18 @@ from chalicelib.requests import (
     read_json_object,
 )
 from chalicelib.store import CustomerStore, PersonalDataStore
-from credit_risk.audit import AuditRecord, AuditTrail, canonical_json, input_hash
-from credit_risk.auth import Caller
+from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
-from credit_risk.decisions import DecisionPolicy, load_decision_policy, validate_policy
+from credit_risk.data.features import build_feature_row
+from credit_risk.data.pseudonymise import pseudonym
+from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy, validate_policy
+from credit_risk.decisions.scoring import LoadedModel, decide_rows
+from credit_risk.decisions.serving import ChampionLoader
 from credit_risk.errors import ConfigurationError, NotFoundError, ValidationError
-from credit_risk.features import build_feature_row
-from credit_risk.observability import metrics
-from credit_risk.pseudonymise import pseudonym
-from credit_risk.registry import MODEL_NAME, ModelVersion, Registry
+from credit_risk.governance.audit import AuditRecord, AuditTrail, canonical_json, input_hash
+from credit_risk.governance.auth import Caller
+from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
 from credit_risk.runtime import Runtime, get_runtime
-from credit_risk.serving import ChampionLoader, LoadedModel, decide_rows
 
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
 MACHINES = {"pipeline": "pipeline_state_machine_arn", "training": "training_state_machine_arn"}
@@ -438,9 +439,7 @@ class RiskService:
 
     def dashboard(self) -> str:
         """The portfolio and model dashboard, from the latest monitoring run."""
-        from credit_risk.monitor_service import dashboard_html
-
-        return dashboard_html(self.runtime)
+        return self.runtime.monitor().render_latest()
 
     def openapi(self, routes: RouteRoles) -> dict[str, Any]:
         """The OpenAPI document of this API (built once)."""

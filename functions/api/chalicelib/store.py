@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 
 from credit_risk.contract import Contract
+from credit_risk.data.pseudonymise import erased
 from credit_risk.db import schema
-from credit_risk.pseudonymise import erased
 
 
 def _plain(value: Any) -> Any:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from credit_risk.auth import ROLES, mint_token
-from credit_risk.registry import ModelVersion, Registry
+from credit_risk.governance.auth import ROLES, mint_token
+from credit_risk.models.registry import ModelVersion, Registry
 from credit_risk.runtime import get_runtime, reset_runtime
 from credit_risk_local.cloud import LocalCloud, database_secret
 from fixtures.champion import TrainedModels, register_models, trained_models

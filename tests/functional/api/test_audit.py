@@ -10,10 +10,11 @@ from sqlalchemy import Connection, delete, insert, text, update
 from sqlalchemy.exc import DBAPIError
 
 from chalicelib.requests import RequestModels
-from credit_risk.audit import AuditTrail, input_hash, main, row_hash, verify_chain
+from credit_risk.__main__ import verify_audit_command as main
+from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
 from credit_risk.db.engine import is_postgres
-from credit_risk.pseudonymise import pseudonym
+from credit_risk.governance.audit import AuditTrail, input_hash, row_hash, verify_chain
 from credit_risk.runtime import get_runtime
 from functional.api.conftest import ApiWorld
 

@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import MetaData, Table, insert, inspect, select
 
-from credit_risk.audit import AuditTrail, verify_chain
+from credit_risk.data.etl import Etl
+from credit_risk.data.pseudonymise import erased, pseudonym
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
-from credit_risk.etl import Etl
-from credit_risk.pseudonymise import erased, pseudonym
+from credit_risk.governance.audit import AuditTrail, verify_chain
 from credit_risk.runtime import get_runtime
 from fixtures.portfolio import PORTFOLIO_ROWS
 from functional.api.conftest import ApiWorld

@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 
-from credit_risk.audit import AuditTrail
+from credit_risk.governance.audit import AuditTrail
 from credit_risk.runtime import get_runtime
 from functional.api.conftest import ApiWorld
 

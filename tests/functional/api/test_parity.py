@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from credit_risk.db import schema
-from credit_risk.decisions import load_decision_policy
+from credit_risk.decisions.policy import load_decision_policy
+from credit_risk.decisions.serving import score_batch
 from credit_risk.runtime import get_runtime
-from credit_risk.serving import score_batch
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
 

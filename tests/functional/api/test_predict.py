@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from credit_risk.db import schema
-from credit_risk.decisions import decide, load_decision_policy, risk_grade, score_points
+from credit_risk.decisions.policy import decide, load_decision_policy, risk_grade, score_points
 from credit_risk.runtime import get_runtime
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld

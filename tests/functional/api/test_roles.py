@@ -8,7 +8,7 @@ from typing import Any
 
 from app import app
 
-from credit_risk.auth import mint_token
+from credit_risk.governance.auth import mint_token
 from credit_risk.runtime import get_runtime
 from functional.api.conftest import ApiWorld
 

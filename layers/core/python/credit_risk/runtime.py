@@ -5,20 +5,22 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from credit_risk.aws import ObjectStore, Workflows, read_secret, reset_clients
+from credit_risk.adapters.aws import ObjectStore, Workflows, read_secret, reset_clients
 from credit_risk.contract import Contract, load_contract
 from credit_risk.db.engine import dispose_all, get_engine, sqlite_url, url_from_secret
 from credit_risk.db.migrations import ensure_contract_tables, migrate
 from credit_risk.errors import ConfigurationError
-from credit_risk.registry import Registry
+from credit_risk.models.registry import Registry
 
 if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
-    from credit_risk.serving import ChampionLoader
-from credit_risk.settings import Settings, get_settings
+    from credit_risk.decisions.serving import ChampionLoader
+    from credit_risk.monitoring.figures import MonitoringConfig
+    from credit_risk.monitoring.service import MonitorService
+from credit_risk.adapters.settings import Settings, get_settings
 
 
 @dataclass
@@ -60,9 +62,37 @@ class Runtime:
     @cached_property
     def champion_loader(self) -> ChampionLoader:
         """The champion, loaded and hash-checked once per container (refreshed on promotion)."""
-        from credit_risk.serving import ChampionLoader
+        from credit_risk.decisions.serving import ChampionLoader
 
         return ChampionLoader(self.registry)
+
+    def monitor(self, config: MonitoringConfig | None = None) -> MonitorService:
+        """A monitor wired to the container's database, buckets, topic and state machines."""
+        from credit_risk.adapters.alerts import publish_alert
+        from credit_risk.monitoring.service import MonitorService
+
+        settings = self.settings
+
+        def publish(event: dict[str, Any]) -> Any:
+            return publish_alert(
+                event, topic_arn=settings.alerts_topic_arn, region=settings.aws_region
+            )
+
+        return MonitorService(
+            engine=self.engine,
+            contract=self.contract,
+            registry=self.registry,
+            store=self.store,
+            artifacts_bucket=settings.artifacts_bucket,
+            publish=publish,
+            workflows=self.workflows,
+            state_machines={
+                "pipeline": settings.pipeline_state_machine_arn,
+                "training": settings.training_state_machine_arn,
+            },
+            training_state_machine_arn=settings.training_state_machine_arn,
+            config=config,
+        )
 
     @cached_property
     def store(self) -> ObjectStore:

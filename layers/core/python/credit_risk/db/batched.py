@@ -12,7 +12,7 @@ T = TypeVar("T")
 CHUNK = 5000
 
 
-def in_chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+def in_chunks[T](values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """``values`` in consecutive slices of at most ``size``."""
     for start in range(0, len(values), size):
         yield values[start : start + size]

@@ -1,0 +1,75 @@
+"""Operator commands that run where the layer is installed (a Lambda shell, a bastion):
+
+    python -m credit_risk mint-token --subject alice@lender --role scorer --ttl 3600
+    python -m credit_risk verify-audit [--database-url URL] [--anchor SEQ:HASH]
+
+``mint-token`` signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or
+``API_TOKEN_KEY``); ``verify-audit`` checks the audit trail's hash chain of the configured
+(or given) database and exits with 1 when it is broken. These sit above the composition
+root (:mod:`credit_risk.runtime`), the only place that turns settings into adapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from credit_risk.governance.audit import verify_chain
+from credit_risk.governance.auth import ROLES, mint_token
+
+
+def mint_token_command(argv: list[str] | None = None) -> int:
+    """Print a token signed with the configured key."""
+    parser = argparse.ArgumentParser(
+        prog="python -m credit_risk mint-token", description="Mint a bearer token for the risk API."
+    )
+    parser.add_argument("--subject", required=True, help="who the token is for")
+    parser.add_argument("--role", required=True, choices=ROLES)
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+    from credit_risk.runtime import get_runtime
+
+    print(mint_token(get_runtime().api_token_key, args.subject, args.role, args.ttl))
+    return 0
+
+
+def verify_audit_command(argv: list[str] | None = None) -> int:
+    """Verify the audit chain of the configured (or given) database; 1 when broken."""
+    parser = argparse.ArgumentParser(
+        prog="python -m credit_risk verify-audit",
+        description="Verify the audit trail's hash chain.",
+    )
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: from the settings)")
+    parser.add_argument("--anchor", help="SEQ:HASH of a head recorded earlier")
+    args = parser.parse_args(argv)
+    anchor = None
+    if args.anchor:
+        seq, _, digest = args.anchor.partition(":")
+        anchor = (int(seq), digest)
+    if args.database_url:
+        from credit_risk.db.engine import get_engine
+
+        engine = get_engine(args.database_url)
+    else:
+        from credit_risk.runtime import get_runtime
+
+        engine = get_runtime().engine
+    report = verify_chain(engine, anchor=anchor)
+    print(report)
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"mint-token": mint_token_command, "verify-audit": verify_audit_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``python -m credit_risk <command> ...``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in COMMANDS:
+        print(f"usage: python -m credit_risk {{{','.join(COMMANDS)}}} [options]", file=sys.stderr)
+        return 2
+    return COMMANDS[args[0]](args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

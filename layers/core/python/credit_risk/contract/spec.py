@@ -1,0 +1,235 @@
+"""The dataset contract: what a credit team's files look like and how to read them.
+
+A contract is a YAML file with two datasets, ``applications`` (known at application time)
+and ``outcomes`` (what happened to each loan later). Everything downstream, validation,
+staging tables, features, training and scoring, is driven by it, so a lender with other
+columns writes a contract and runs the same pipeline.
+
+This module is pure and light: no boto3, SQLAlchemy, numpy or pandas, so the API can
+read a contract without loading the data stack. Validating frames against it lives in
+:mod:`credit_risk.data.validation`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from credit_risk.contract.files import load_yaml_model
+from credit_risk.errors import ContractError
+
+ColumnType = Literal["string", "integer", "float", "date", "category", "boolean"]
+DATASETS = ("applications", "outcomes")
+# Not after a digit or dot, so the exponent of a constant such as 1e-3 is not a name.
+_IDENTIFIER = re.compile(r"(?<![0-9.])[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ColumnSpec(BaseModel):
+    """One column: its type, what values are allowed and what role it plays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ColumnType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    unique: bool = False
+    pii: bool = False
+    feature: bool = False
+    known_at_application: bool = True
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _categories_for_categoricals(self) -> ColumnSpec:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class DatasetSpec(BaseModel):
+    """One dataset (file family): its columns and which of them are keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    customer_key: str | None = None
+    event_date: str | None = None
+    target: str | None = None
+    columns: dict[str, ColumnSpec]
+
+    @model_validator(mode="after")
+    def _keys_are_columns(self) -> DatasetSpec:
+        for role in ("id", "customer_key", "event_date", "target"):
+            name = getattr(self, role)
+            if name is not None and name not in self.columns:
+                raise ValueError(f"{role} '{name}' is not a declared column")
+        return self
+
+    @property
+    def pii_columns(self) -> list[str]:
+        """Columns holding personal data, which never reach analytics raw."""
+        return [n for n, c in self.columns.items() if c.pii]
+
+
+class DerivedFeature(BaseModel):
+    """A feature computed from other columns.
+
+    ``expr`` is an arithmetic expression over columns (``a * 12 / b``); ``months_between``
+    takes two date columns ``[start, end]``. Division by zero gives a missing value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    expr: str | None = None
+    months_between: tuple[str, str] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _exactly_one_op(self) -> DerivedFeature:
+        if (self.expr is None) == (self.months_between is None):
+            raise ValueError("give exactly one of 'expr' or 'months_between'")
+        return self
+
+    def inputs(self) -> set[str]:
+        """The column names this feature reads."""
+        if self.months_between is not None:
+            return set(self.months_between)
+        assert self.expr is not None
+        return set(_IDENTIFIER.findall(self.expr))
+
+
+class Maturity(BaseModel):
+    """When an outcome counts as a label: once the loan was observed for the whole window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observed_until: str
+    window_months: int = Field(default=12, ge=1)
+
+
+class Contract(BaseModel):
+    """A whole dataset contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: int = 1
+    applications: DatasetSpec
+    outcomes: DatasetSpec
+    maturity: Maturity
+    derived: dict[str, DerivedFeature] = Field(default_factory=dict)
+    reason_texts: dict[str, str] = Field(default_factory=dict)
+    loan_terms: list[str] = Field(
+        default_factory=list,
+        description="Application columns a client may set when an existing customer asks "
+        "for a new loan (amount, term, rate, purpose); the rest comes from the customer's "
+        "latest application.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        apps, outs = self.applications, self.outcomes
+        if outs.target is None:
+            raise ValueError("outcomes needs a 'target' column")
+        if apps.event_date is None:
+            raise ValueError("applications needs an 'event_date' column")
+        if outs.id != apps.id:
+            raise ValueError(
+                f"outcomes id '{outs.id}' must be the applications id '{apps.id}' to join"
+            )
+        if self.maturity.observed_until not in outs.columns:
+            raise ValueError(
+                f"maturity.observed_until '{self.maturity.observed_until}' "
+                "is not an outcomes column"
+            )
+        for name, col in apps.columns.items():
+            if col.feature and not col.known_at_application:
+                raise ValueError(
+                    f"column '{name}' is not known at application time and cannot be a feature"
+                )
+            if col.feature and col.pii:
+                raise ValueError(f"column '{name}' is personal data and cannot be a feature")
+        known = {n for n, c in apps.columns.items() if c.known_at_application and not c.pii}
+        earlier: set[str] = set()  # features are built in order: read only earlier ones
+        for name, feat in self.derived.items():
+            if name in apps.columns:
+                raise ValueError(f"derived feature '{name}' shadows a column")
+            missing = feat.inputs() - known - earlier
+            if missing:
+                raise ValueError(
+                    f"derived feature '{name}' reads {sorted(missing)}, which are not "
+                    "application-time, non-personal columns or earlier derived features"
+                )
+            earlier.add(name)
+        keys = {apps.id, apps.customer_key, apps.event_date}
+        for name in self.loan_terms:
+            term = apps.columns.get(name)
+            if term is None or term.pii or not term.known_at_application or name in keys:
+                raise ValueError(
+                    f"loan term '{name}' must be a non-personal, application-time "
+                    "applications column other than the id, customer key and event date"
+                )
+        return self
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The spec of ``applications`` or ``outcomes``."""
+        if name not in DATASETS:
+            raise ContractError(f"unknown dataset '{name}'; expected one of {', '.join(DATASETS)}")
+        spec: DatasetSpec = getattr(self, name)
+        return spec
+
+    @cached_property
+    def numeric_features(self) -> list[str]:
+        """Model inputs that are numbers: numeric feature columns, then derived features."""
+        cols = [
+            n
+            for n, c in self.applications.columns.items()
+            if c.feature and c.type in ("integer", "float", "boolean")
+        ]
+        return cols + list(self.derived)
+
+    @cached_property
+    def categorical_features(self) -> list[str]:
+        """Model inputs that are categories."""
+        return [
+            n
+            for n, c in self.applications.columns.items()
+            if c.feature and c.type in ("category", "string")
+        ]
+
+    @cached_property
+    def features(self) -> list[str]:
+        """All model inputs, numeric first."""
+        return self.numeric_features + self.categorical_features
+
+    @cached_property
+    def input_columns(self) -> list[str]:
+        """Non-personal application columns that are not model features themselves but
+        that derived features read (rates, balances, dates): kept in analytics so a
+        feature row can be rebuilt when a loan's terms change."""
+        spec = self.applications
+        keys = {spec.id, spec.customer_key, spec.event_date}
+        features = set(self.features)
+        return [
+            n
+            for n, c in spec.columns.items()
+            if not c.pii and c.known_at_application and n not in keys and n not in features
+        ]
+
+    def reason_text(self, feature: str) -> str:
+        """Plain-language text for a feature that pushed a decision towards default."""
+        return self.reason_texts.get(feature, f"{feature.replace('_', ' ').capitalize()}")
+
+
+def load_contract(path: str | Path | None = None) -> Contract:
+    """Read a contract YAML; the packaged default contract when ``path`` is None."""
+    return load_yaml_model(
+        Contract, path, default="contract.yaml", what="contract", error=ContractError
+    )

@@ -1,0 +1,297 @@
+"""Ingestion: a landed S3 object becomes validated rows in staging, exactly once.
+
+The object is recorded by bucket/key/ETag (a repeated S3 event) and by sha256 (the same
+bytes under a new key), so neither loads anything twice. Good rows, the object's ledger
+row and the quarantine rows are written in one transaction; a file that cannot be read at
+all is copied to the quarantine prefix and recorded as rejected, and the pipeline
+execution still starts so the failure is visible where operators look.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, MetaData, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from credit_risk.adapters.aws import ObjectStore, Workflows
+from credit_risk.adapters.observability import logger
+from credit_risk.contract import DATASETS, Contract
+from credit_risk.data.reading import read_raw
+from credit_risk.data.validation import check_header, validate_frame
+from credit_risk.db import schema
+from credit_risk.db.bulk import load_frame
+from credit_risk.errors import FileUnreadableError, UnknownDatasetError
+
+QUARANTINE_PREFIX = "quarantine"
+
+
+@dataclass(frozen=True)
+class LandedObject:
+    """What an S3 event says about one object."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None = None
+    size: int | None = None
+
+
+@dataclass
+class IngestResult:
+    """What ingestion did with one object."""
+
+    batch_id: str
+    dataset: str
+    status: str  # loaded | rejected | duplicate
+    rows_total: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    error_name: str | None = None
+    execution_arn: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, the pipeline execution's input."""
+        return asdict(self)
+
+
+def dataset_of(key: str) -> str:
+    """The dataset a key names by its first path segment (``applications/…``)."""
+    first = PurePosixPath(key).parts[0] if key else ""
+    if first not in DATASETS or "/" not in key:
+        raise UnknownDatasetError(
+            f"'{key}' is not under a dataset prefix; "
+            f"upload to {' or '.join(d + '/' for d in DATASETS)}"
+        )
+    return first
+
+
+def batch_id_for(dataset: str, sha256: str) -> str:
+    """The batch id, and so the pipeline execution name, for a file's bytes."""
+    return f"{dataset}-{sha256[:24]}"
+
+
+def _batch_of_object(engine: Engine, obj: LandedObject) -> Any:
+    """The ledger row of the batch this very object (bucket, key, ETag) loaded, or None."""
+    keys, objects = schema.object_keys, schema.objects
+    query = select(objects).join(keys, keys.c.batch_id == objects.c.batch_id)
+    query = query.where(keys.c.bucket == obj.bucket, keys.c.key == obj.key, keys.c.etag == obj.etag)
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().first()
+
+
+def _batch_of_bytes(engine: Engine, dataset: str, sha: str) -> Any:
+    """The ledger row of the batch that loaded these bytes into ``dataset``, or None."""
+    objects = schema.objects
+    query = select(objects).where(objects.c.dataset == dataset, objects.c.sha256 == sha)
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().first()
+
+
+def _result_from_row(row: Any) -> IngestResult:
+    return IngestResult(
+        batch_id=row["batch_id"],
+        dataset=row["dataset"],
+        status="duplicate",
+        rows_total=row["rows_total"],
+        rows_loaded=row["rows_loaded"],
+        rows_quarantined=row["rows_quarantined"],
+        error=row["error"],
+        execution_arn=row["execution_arn"],
+    )
+
+
+def _quarantine_rows_csv(raw: pd.DataFrame, bad_rows: list[int], reasons: pd.DataFrame) -> bytes:
+    rows = raw.iloc[[r - 1 for r in bad_rows]].copy()
+    rows.insert(0, "_row_number", bad_rows)
+    summary = reasons.groupby("row_number")["reason"].agg("; ".join)
+    rows.insert(1, "_reasons", summary.reindex(bad_rows).to_numpy())
+    buffer = io.StringIO()
+    rows.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+class Ingestor:
+    """Loads landed objects into staging; adapters are given, not created."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        contract: Contract,
+        store: ObjectStore,
+        workflows: Workflows | None = None,
+        pipeline_arn: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.contract = contract
+        self.store = store
+        self.workflows = workflows
+        self.pipeline_arn = pipeline_arn
+        self._meta = MetaData()
+        self._tables = {d: schema.staging_table(contract, d, self._meta) for d in DATASETS}
+
+    def ingest(self, obj: LandedObject) -> IngestResult:
+        """Validate and load one object; start its pipeline run unless one exists."""
+        dataset = dataset_of(obj.key)
+        existing = _batch_of_object(self.engine, obj)
+        if existing is not None:
+            logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
+            return self._ensure_started(_result_from_row(existing))
+        body = self.store.get(obj.bucket, obj.key, obj.version_id)
+        sha = hashlib.sha256(body).hexdigest()
+        existing = _batch_of_bytes(self.engine, dataset, sha)
+        if existing is not None:
+            logger.info("same bytes already ingested", extra={"batch_id": existing["batch_id"]})
+            self._remember_key(obj, existing["batch_id"])
+            return self._ensure_started(_result_from_row(existing))
+        batch_id = batch_id_for(dataset, sha)
+        try:
+            result = self._load(obj, dataset, batch_id, sha, body)
+        except IntegrityError:
+            # A concurrent delivery of the same event won the race; nothing to do twice.
+            existing = _batch_of_bytes(self.engine, dataset, sha)
+            return self._ensure_started(_result_from_row(existing))
+        return self._ensure_started(result)
+
+    def _load(
+        self, obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
+    ) -> IngestResult:
+        spec = self.contract.dataset(dataset)
+        now = datetime.now(UTC)
+        ledger = {
+            "batch_id": batch_id,
+            "dataset": dataset,
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "version_id": obj.version_id,
+            "sha256": sha,
+            "size_bytes": len(body),
+            "received_at": now,
+        }
+        try:
+            raw = read_raw(body, obj.key)
+            ignored = check_header(spec, list(raw.columns), dataset)
+        except FileUnreadableError as exc:
+            return self._reject(obj, ledger, exc)
+        validated = validate_frame(spec, raw[[c for c in raw.columns if c not in ignored]])
+        good = validated.good
+        good.insert(0, "_batch_id", batch_id)
+        reasons = pd.DataFrame(
+            [
+                {
+                    "batch_id": batch_id,
+                    "key": obj.key,
+                    "row_number": v.row_number,
+                    "column_name": v.column,
+                    "value": v.value,
+                    "rule": v.rule,
+                    "reason": f"{v.column}: {v.rule}",
+                }
+                for v in validated.violations
+            ]
+        )
+        if validated.bad_row_numbers:
+            self.store.put(
+                obj.bucket,
+                f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv",
+                _quarantine_rows_csv(raw, validated.bad_row_numbers, reasons),
+                "text/csv",
+            )
+        ledger.update(
+            status="loaded",
+            rows_total=len(raw),
+            rows_loaded=len(good),
+            rows_quarantined=len(validated.bad_row_numbers),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(schema.objects).values(**ledger))
+            conn.execute(insert(schema.object_keys).values(**self._key_row(obj, batch_id)))
+            if not reasons.empty:
+                conn.execute(
+                    insert(schema.quarantine),
+                    reasons.drop(columns=["reason"]).to_dict("records"),
+                )
+            load_frame(conn, self._tables[dataset], good)
+        logger.info(
+            "file loaded",
+            extra={
+                "batch_id": batch_id,
+                "rows": len(raw),
+                "quarantined": ledger["rows_quarantined"],
+            },
+        )
+        return IngestResult(
+            batch_id=batch_id,
+            dataset=dataset,
+            status="loaded",
+            rows_total=len(raw),
+            rows_loaded=len(good),
+            rows_quarantined=len(validated.bad_row_numbers),
+        )
+
+    def _reject(
+        self, obj: LandedObject, ledger: dict[str, Any], exc: FileUnreadableError
+    ) -> IngestResult:
+        name = PurePosixPath(obj.key).name
+        dest = f"{QUARANTINE_PREFIX}/{ledger['dataset']}/{ledger['batch_id']}/{name}"
+        self.store.copy(obj.bucket, obj.key, obj.bucket, dest)
+        ledger.update(status="rejected", error=exc.message)
+        with self.engine.begin() as conn:
+            conn.execute(insert(schema.objects).values(**ledger))
+            conn.execute(
+                insert(schema.object_keys).values(**self._key_row(obj, ledger["batch_id"]))
+            )
+        logger.warning(
+            "file rejected", extra={"batch_id": ledger["batch_id"], "reason": exc.message}
+        )
+        return IngestResult(
+            batch_id=ledger["batch_id"],
+            dataset=ledger["dataset"],
+            status="rejected",
+            error=exc.message,
+            error_name=exc.name,
+        )
+
+    @staticmethod
+    def _key_row(obj: LandedObject, batch_id: str) -> dict[str, Any]:
+        return {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "batch_id": batch_id,
+            "seen_at": datetime.now(UTC),
+        }
+
+    def _remember_key(self, obj: LandedObject, batch_id: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(schema.object_keys).values(**self._key_row(obj, batch_id)))
+        except IntegrityError:
+            pass  # another delivery recorded it first
+
+    def _ensure_started(self, result: IngestResult) -> IngestResult:
+        if result.execution_arn or self.workflows is None or self.pipeline_arn is None:
+            return result
+        payload = result.to_dict()
+        payload["status"] = "rejected" if result.error else "loaded"
+        payload["error_name"] = payload["error_name"] or (
+            "FileUnreadableError" if result.error else None
+        )
+        arn = self.workflows.start(self.pipeline_arn, result.batch_id, payload)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.objects)
+                .where(schema.objects.c.batch_id == result.batch_id)
+                .values(execution_arn=arn)
+            )
+        result.execution_arn = arn
+        return result

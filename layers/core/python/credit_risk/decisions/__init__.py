@@ -1,0 +1,13 @@
+"""Decisions: from a probability of default to an answer a credit team can act on.
+
+Pure (no boto3, botocore or SQLAlchemy):
+
+- :mod:`.policy`: score points, grade, decision band, expected loss, principal reasons,
+  all set by a versioned policy;
+- :mod:`.scoring`: rows scored with a loaded model (one application or a whole batch).
+
+I/O:
+
+- :mod:`.serving`: the champion loaded once per container, and batches scored into
+  ``ml.scores``.
+"""

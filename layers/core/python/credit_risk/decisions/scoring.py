@@ -1,0 +1,99 @@
+"""Scoring rows with a loaded model: PD, score, grade, decision, expected loss, reasons.
+
+Both paths use the same lean model, features and decision policy, so the same row gets
+the same PD whichever way it is scored: one application (the API) or a whole batch
+(Step Functions, through :mod:`credit_risk.decisions.serving`).
+
+Pure: no boto3, no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from credit_risk.contract import Contract
+from credit_risk.decisions.policy import DecisionPolicy, exposure_at_default, make_decision
+from credit_risk.models.lean import LeanModel
+from credit_risk.models.versions import ModelVersion
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The champion's registry row and its lean model."""
+
+    version: ModelVersion
+    model: LeanModel
+
+
+def decide_rows(
+    loaded: LoadedModel,
+    rows: Sequence[Mapping[str, Any]],
+    contract: Contract,
+    policy: DecisionPolicy,
+) -> list[dict[str, Any]]:
+    """Decisions with reasons for feature rows (each row also carries its EAD column)."""
+    model = loaded.model
+    design = model.encode(rows)
+    margins, contributions, _ = model.contributions_of(design)
+    pds = model.calibration(margins)
+    out = []
+    for i, row in enumerate(rows):
+        by_feature = dict(zip(model.features, contributions[i].tolist(), strict=True))
+        decision = make_decision(
+            float(pds[i]), by_feature, exposure_at_default(row, policy), contract, policy
+        )
+        result = decision.to_dict()
+        result["model_version"] = loaded.version.version
+        out.append(result)
+    return out
+
+
+def score_records(
+    loaded: LoadedModel,
+    features: Any,
+    contract: Contract,
+    policy: DecisionPolicy,
+    *,
+    source: str,
+) -> list[dict[str, Any]]:
+    """``ml.scores`` rows for an analytics feature frame (application_id, customer_key, …)."""
+    rows = (
+        features[contract.features].astype(object).where(features[contract.features].notna(), None)
+    )
+    records = rows.to_dict("records")
+    for record, ead_value in zip(
+        records,
+        features[policy.ead_feature].tolist()
+        if policy.ead_feature in features
+        else [None] * len(records),
+        strict=True,
+    ):
+        if policy.ead_feature:
+            record[policy.ead_feature] = ead_value
+    decided = decide_rows(loaded, records, contract, policy)
+    now = datetime.now(UTC)
+    return [
+        {
+            "application_id": app_id,
+            "customer_key": key,
+            "probability_of_default": d["probability_of_default"],
+            "score": d["score"],
+            "grade": d["grade"],
+            "decision": d["decision"],
+            "expected_loss": d["expected_loss"],
+            "reasons": json.dumps(d["reasons"]),
+            "model_version": d["model_version"],
+            "source": source,
+            "scored_at": now,
+        }
+        for app_id, key, d in zip(
+            features["application_id"].tolist(),
+            features["customer_key"].tolist(),
+            decided,
+            strict=True,
+        )
+    ]

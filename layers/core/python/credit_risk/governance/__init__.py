@@ -1,0 +1,10 @@
+"""Governance: who may do what, and the record of what was done.
+
+Pure (no boto3, botocore or SQLAlchemy):
+
+- :mod:`.auth`: signed bearer tokens and the roles they carry.
+
+I/O:
+
+- :mod:`.audit`: the append-only, hash-chained audit trail and its verifier.
+"""

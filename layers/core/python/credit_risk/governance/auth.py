@@ -1,0 +1,127 @@
+"""Signed bearer tokens for the API, and the roles they carry.
+
+A token is a JWT signed with HMAC-SHA256 (the key lives in Secrets Manager; the local
+cloud fills it) naming a subject, one role and an expiry. Roles are ordered, each
+including the ones before it:
+
+- ``viewer``: read scores, model metrics, model versions, executions and health;
+- ``scorer``: also ask for decisions (``POST /api/predict``);
+- ``admin``: also promote and roll back models.
+
+Mint one from a shell (``python -m credit_risk mint-token``, see :mod:`credit_risk.__main__`);
+it signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or ``API_TOKEN_KEY``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+
+from credit_risk.errors import AuthenticationError, ConfigurationError
+
+Role = Literal["viewer", "scorer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "scorer", "admin")
+"""Every role, least privileged first; each includes the rights of the ones before it."""
+_RANK = {role: i for i, role in enumerate(ROLES)}
+
+ISSUER = "credit-risk"
+AUDIENCE = "credit-risk-api"
+ALGORITHM = "HS256"
+MIN_KEY_BYTES = 32
+MAX_TTL = timedelta(days=90)
+LEEWAY_SECONDS = 30
+"""Clock skew tolerated between the minting machine and the API."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as a verified token says."""
+
+    subject: str
+    role: Role
+    expires_at: datetime
+
+    def has(self, role: Role) -> bool:
+        """True when this caller's role includes ``role``."""
+        return _RANK[self.role] >= _RANK[role]
+
+
+def _check_key(key: bytes) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"the API token key must be at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def role_includes(role: Role, required: Role) -> bool:
+    """True when ``role`` has the rights of ``required``."""
+    return _RANK[role] >= _RANK[required]
+
+
+def mint_token(
+    key: bytes,
+    subject: str,
+    role: Role,
+    ttl: int | timedelta = 3600,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """A signed token for ``subject`` with ``role``, valid for ``ttl`` (seconds or delta)."""
+    if role not in _RANK:
+        raise ConfigurationError(f"unknown role '{role}'; roles are {', '.join(ROLES)}")
+    if not subject or len(subject) > 200:
+        raise ConfigurationError("the token subject must be 1 to 200 characters")
+    lifetime = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
+    if not timedelta(0) < lifetime <= MAX_TTL:
+        raise ConfigurationError(f"token lifetime must be positive and at most {MAX_TTL.days} days")
+    issued = now or datetime.now(UTC)
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": subject,
+        "role": role,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+    }
+    return jwt.encode(claims, _check_key(key), algorithm=ALGORITHM)
+
+
+def verify_token(key: bytes, token: str) -> Caller:
+    """The caller a token names; :class:`AuthenticationError` when it is not valid.
+
+    Valid means: signed with ``key`` (HS256 only), issued by us for this API, not expired
+    (with ``LEEWAY_SECONDS`` of clock skew), naming a subject and a known role.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            _check_key(key),
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationError("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthenticationError(f"the token is not valid: {exc}") from exc
+    role = claims.get("role")
+    if role not in _RANK:
+        raise AuthenticationError("the token names no known role")
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise AuthenticationError("the token names no subject")
+    return Caller(subject, role, datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header."""
+    if not header:
+        raise AuthenticationError("no Authorization header")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    return token.strip()

@@ -1,0 +1,397 @@
+"""The lean serving model: a trained candidate reduced to numbers and, for trees, a booster.
+
+Scoring runs in a zip-packaged Lambda where scikit-learn and pandas do not fit and cost
+seconds to import (DESIGN 6 and 11), so a :class:`LeanModel` holds only what the fitted
+pipeline learned, as plain numbers:
+
+- feature order; per numeric feature its training median (missing values are imputed with
+  it) and whether it has a missing-value indicator column;
+- per categorical feature its one-hot category list (an unseen category encodes as all
+  zeros; a missing value is its own category when training saw missing values, otherwise
+  all zeros too), exactly as scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``;
+- for logistic regression the standardisation (mean, scale), coefficients and intercept;
+  for tree models (random forest and gradient boosting both are xgboost models) the
+  booster, scored with one thread per request;
+- the calibration map from the raw margin (log-odds) to a probability of default.
+
+It imports numpy only; xgboost is imported when a tree model is loaded. Models are built
+by :func:`credit_risk.models.training.export.to_lean` and travel as bytes
+(:meth:`LeanModel.to_bytes`):
+a zip holding ``model.json`` (every number above) and, for trees, ``booster.ubj`` (the
+xgboost model in its own UBJSON format). No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from credit_risk.errors import ArtifactIntegrityError, ValidationError
+
+FORMAT = "credit-risk-lean-model"
+FORMAT_VERSION = 1
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
+
+ModelKind = Literal["linear", "xgboost"]
+
+
+@dataclass(frozen=True)
+class CalibrationMap:
+    """A monotone map from raw margin (log-odds) to probability of default.
+
+    ``sigmoid``: ``pd = 1 / (1 + exp(-(a * margin + b)))``.
+    ``isotonic``: piecewise-linear through the knots ``(x[i], y[i])``, flat beyond the ends.
+    """
+
+    kind: Literal["sigmoid", "isotonic"]
+    a: float = 1.0
+    b: float = 0.0
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind == "isotonic":
+            if len(self.x) < 2 or len(self.x) != len(self.y):
+                raise ValueError("an isotonic map needs at least two (x, y) knots")
+            if np.any(np.diff(self.x) < 0) or np.any(np.diff(self.y) < 0):
+                raise ValueError("isotonic knots must be non-decreasing")
+        elif self.kind != "sigmoid":
+            raise ValueError(f"unknown calibration kind '{self.kind}'")
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        """Probabilities of default for raw margins."""
+        m = np.asarray(margin, dtype=np.float64)
+        if self.kind == "sigmoid":
+            with np.errstate(over="ignore"):
+                return 1.0 / (1.0 + np.exp(-(self.a * m + self.b)))
+        return np.interp(m, np.asarray(self.x), np.asarray(self.y))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers, for JSON."""
+        if self.kind == "sigmoid":
+            return {"kind": "sigmoid", "a": float(self.a), "b": float(self.b)}
+        return {"kind": "isotonic", "x": list(self.x), "y": list(self.y)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CalibrationMap:
+        """The inverse of :meth:`to_dict`."""
+        if data["kind"] == "sigmoid":
+            return cls("sigmoid", a=float(data["a"]), b=float(data["b"]))
+        return cls(
+            "isotonic",
+            x=tuple(float(v) for v in data["x"]),
+            y=tuple(float(v) for v in data["y"]),
+        )
+
+
+class Explanation(NamedTuple):
+    """Why one application got its PD: contributions to the log-odds, per input feature.
+
+    Unpacks as ``pd, contributions, base_value``;
+    ``base_value + sum(contributions.values()) == margin`` and ``pd = calibration(margin)``.
+    """
+
+    pd: float
+    contributions: dict[str, float]
+    base_value: float
+
+    @property
+    def margin(self) -> float:
+        """The raw margin (log-odds before calibration)."""
+        return self.base_value + sum(self.contributions.values())
+
+
+@dataclass
+class LeanModel:
+    """A fitted candidate reduced to what scoring needs (see the module docstring)."""
+
+    kind: ModelKind
+    numeric: list[str]
+    medians: list[float]
+    indicators: list[str]
+    categorical: list[str]
+    categories: list[list[str | None]]
+    calibration: CalibrationMap
+    center: list[float] | None = None
+    scale: list[float] | None = None
+    coef: list[float] | None = None
+    intercept: float = 0.0
+    column_means: list[float] | None = None
+    booster_raw: bytes | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+    _booster: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.medians) != len(self.numeric):
+            raise ValueError("one median per numeric feature")
+        if len(self.categories) != len(self.categorical):
+            raise ValueError("one category list per categorical feature")
+        if set(self.indicators) - set(self.numeric):
+            raise ValueError("indicators must name numeric features")
+        self._medians = np.asarray(self.medians, dtype=np.float64)
+        self._indicator_idx = np.asarray(
+            [self.numeric.index(f) for f in self.indicators], dtype=np.intp
+        )
+        self._lookup = [{c: i for i, c in enumerate(cats)} for cats in self.categories]
+        dense = len(self.numeric) + len(self.indicators)
+        self._offsets = np.cumsum([dense] + [len(c) for c in self.categories]).tolist()
+        width = self._offsets[-1]
+        feature_of = list(range(len(self.numeric)))
+        feature_of += [self.numeric.index(f) for f in self.indicators]
+        for j, cats in enumerate(self.categories):
+            feature_of += [len(self.numeric) + j] * len(cats)
+        self._aggregate = np.zeros((width, len(self.features)))
+        self._aggregate[np.arange(width), feature_of] = 1.0
+        if self.kind == "linear":
+            if self.coef is None or len(self.coef) != width:
+                raise ValueError(f"a linear model needs {width} coefficients")
+            if self.column_means is None or len(self.column_means) != width:
+                raise ValueError(f"a linear model needs {width} column means")
+            self._coef = np.asarray(self.coef, dtype=np.float64)
+            self._column_means = np.asarray(self.column_means, dtype=np.float64)
+        elif self.kind == "xgboost":
+            if self.booster_raw is None:
+                raise ValueError("a tree model needs its booster")
+            self._booster = _load_booster(self.booster_raw, self.threads)
+        else:
+            raise ValueError(f"unknown model kind '{self.kind}'")
+        if (self.center is None) != (self.scale is None):
+            raise ValueError("give both center and scale, or neither")
+        if self.center is not None and self.scale is not None:
+            if len(self.center) != dense or len(self.scale) != dense:
+                raise ValueError(f"center and scale need {dense} values")
+            self._center = np.asarray(self.center, dtype=np.float64)
+            self._scale = np.asarray(self.scale, dtype=np.float64)
+
+    # --- shape -----------------------------------------------------------------------
+
+    @property
+    def features(self) -> list[str]:
+        """Input features in model order: numeric, then categorical."""
+        return self.numeric + self.categorical
+
+    @property
+    def n_columns(self) -> int:
+        """Width of the encoded design matrix."""
+        return int(self._offsets[-1])
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of the encoded columns (``feature``, ``feature_missing``, ``feature=cat``)."""
+        names = list(self.numeric) + [f"{f}_missing" for f in self.indicators]
+        for name, cats in zip(self.categorical, self.categories, strict=True):
+            names += [f"{name}={'<missing>' if c is None else c}" for c in cats]
+        return names
+
+    # --- encoding --------------------------------------------------------------------
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The design matrix for feature rows (a feature absent from a row is missing)."""
+        columns = {f: [row.get(f) for row in rows] for f in self.features}
+        return self.encode_columns(columns, n_rows=len(rows))
+
+    def encode_columns(
+        self, columns: Mapping[str, Sequence[Any] | np.ndarray], *, n_rows: int | None = None
+    ) -> np.ndarray:
+        """The design matrix for features given column-wise (name -> values)."""
+        n = _column_length(columns, self.features) if n_rows is None else n_rows
+        design = np.zeros((n, self.n_columns), dtype=np.float64)
+        k = len(self.numeric)
+        if k:
+            values = np.empty((n, k), dtype=np.float64)
+            for j, name in enumerate(self.numeric):
+                values[:, j] = _as_float(name, columns.get(name), n)
+            missing = np.isnan(values)
+            dense = np.where(missing, self._medians, values)
+            if len(self._indicator_idx):
+                dense = np.hstack([dense, missing[:, self._indicator_idx].astype(np.float64)])
+            if self.center is not None:
+                dense = (dense - self._center) / self._scale
+            design[:, : dense.shape[1]] = dense
+        for j, name in enumerate(self.categorical):
+            lookup, offset = self._lookup[j], self._offsets[j]
+            raw = columns.get(name)
+            for i, value in enumerate([None] * n if raw is None else raw):
+                col = lookup.get(_category_key(value))
+                if col is not None:
+                    design[i, offset + col] = 1.0
+        return design
+
+    # --- scoring ---------------------------------------------------------------------
+
+    def margin_of(self, design: np.ndarray) -> np.ndarray:
+        """Raw margins (log-odds before calibration) of an encoded design matrix."""
+        if self.kind == "linear":
+            # einsum, not BLAS (@): BLAS sums in an order that depends on how many rows
+            # come together, so batch and API would differ in the last bit of a PD.
+            return np.einsum("ij,j->i", design, self._coef) + self.intercept
+        out = self._booster.inplace_predict(design, predict_type="margin")
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Calibrated probabilities of default, one per feature row."""
+        return self.calibration(self.margin_of(self.encode(rows)))
+
+    def predict_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities of default for features given column-wise."""
+        return self.calibration(self.margin_of(self.encode_columns(columns)))
+
+    def contributions_of(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Exact per-feature contributions to the margin.
+
+        Returns ``(margins, contributions, base_value)`` with contributions shaped
+        ``(rows, len(features))`` and ``base_value + contributions.sum(1) == margins``.
+        Linear: coefficient times (value minus its training mean); trees: TreeSHAP.
+        """
+        if self.kind == "linear":
+            per_column = (design - self._column_means) * self._coef
+            base = float(self.intercept + self._column_means @ self._coef)
+            margins = np.einsum("ij,j->i", design, self._coef) + self.intercept
+        else:
+            import xgboost as xgb
+
+            shap = self._booster.predict(
+                xgb.DMatrix(design, nthread=self.threads), pred_contribs=True
+            )
+            shap = np.asarray(shap, dtype=np.float64)
+            per_column, bias = shap[:, :-1], shap[:, -1]
+            base = float(bias[0]) if len(bias) else 0.0
+            margins = self.margin_of(design)
+        by_feature = np.einsum("ij,jk->ik", per_column, self._aggregate)  # as margin_of
+        return np.asarray(margins, dtype=np.float64), by_feature, base
+
+    def explain(self, row: Mapping[str, Any]) -> Explanation:
+        """PD of one feature row and each input feature's contribution to its log-odds."""
+        margins, contributions, base = self.contributions_of(self.encode([row]))
+        return Explanation(
+            pd=float(self.calibration(margins)[0]),
+            contributions={
+                f: float(v) for f, v in zip(self.features, contributions[0], strict=True)
+            },
+            base_value=base,
+        )
+
+    # --- bytes -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the model except the booster, as JSON-able values."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "numeric": list(self.numeric),
+            "medians": [float(v) for v in self.medians],
+            "indicators": list(self.indicators),
+            "categorical": list(self.categorical),
+            "categories": [list(c) for c in self.categories],
+            "center": None if self.center is None else [float(v) for v in self.center],
+            "scale": None if self.scale is None else [float(v) for v in self.scale],
+            "coef": None if self.coef is None else [float(v) for v in self.coef],
+            "intercept": float(self.intercept),
+            "column_means": (
+                None if self.column_means is None else [float(v) for v in self.column_means]
+            ),
+            "calibration": self.calibration.to_dict(),
+            "metadata": self.metadata,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The model as a zip: ``model.json`` plus ``booster.ubj`` for tree models."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            text = json.dumps(self.to_dict(), sort_keys=True, allow_nan=False, indent=1)
+            archive.writestr(zipfile.ZipInfo("model.json", _ZIP_DATE), text)
+            if self.booster_raw is not None:
+                archive.writestr(zipfile.ZipInfo("booster.ubj", _ZIP_DATE), self.booster_raw)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, threads: int = 1) -> LeanModel:
+        """Load a model written by :meth:`to_bytes` (``threads`` for xgboost scoring)."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                spec = json.loads(archive.read("model.json"))
+                names = archive.namelist()
+                booster = archive.read("booster.ubj") if "booster.ubj" in names else None
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ArtifactIntegrityError(f"not a lean model artifact: {exc}") from exc
+        if spec.get("format") != FORMAT or spec.get("format_version") != FORMAT_VERSION:
+            raise ArtifactIntegrityError(
+                f"unsupported model format {spec.get('format')!r} "
+                f"version {spec.get('format_version')!r}"
+            )
+        return cls(
+            kind=spec["kind"],
+            numeric=spec["numeric"],
+            medians=spec["medians"],
+            indicators=spec["indicators"],
+            categorical=spec["categorical"],
+            categories=spec["categories"],
+            calibration=CalibrationMap.from_dict(spec["calibration"]),
+            center=spec["center"],
+            scale=spec["scale"],
+            coef=spec["coef"],
+            intercept=spec["intercept"],
+            column_means=spec["column_means"],
+            booster_raw=booster,
+            metadata=spec.get("metadata", {}),
+            threads=threads,
+        )
+
+
+def _load_booster(raw: bytes, threads: int) -> Any:
+    import xgboost as xgb
+
+    booster = xgb.Booster(model_file=bytearray(raw))
+    booster.set_param({"nthread": threads})
+    return booster
+
+
+def _column_length(columns: Mapping[str, Any], names: list[str]) -> int:
+    for name in names:
+        if name in columns and columns[name] is not None:
+            return len(columns[name])
+    raise ValidationError("no model feature is present in the input", features=names)
+
+
+def _category_key(value: Any) -> Any:
+    """The category a value encodes as; missing values (None, NaN) as ``None``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _as_float(name: str, values: Sequence[Any] | np.ndarray | None, n: int) -> np.ndarray:
+    """A numeric feature as float64 with NaN for missing values; a clear error otherwise."""
+    if values is None:
+        return np.full(n, np.nan)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(np.float64, copy=False)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    out = np.empty(n, dtype=np.float64)
+    for i, value in enumerate(values):
+        if (
+            value is None
+            or type(value).__name__ == "NAType"
+            or (isinstance(value, str) and not value.strip())
+        ):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"feature '{name}' must be a number, got {value!r}", field=name
+            ) from exc
+    return out

@@ -1,0 +1,166 @@
+"""The training configuration: candidates, their search spaces and selection rules.
+
+The packaged ``models.yaml`` is the default; a user passes another file (or a mapping) to
+try other candidates or spaces without touching code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from credit_risk.contract.files import read_yaml_mapping, validate_model
+from credit_risk.errors import ConfigurationError
+
+EstimatorKind = Literal["logistic_regression", "xgboost_random_forest", "xgboost"]
+ImbalanceKind = Literal["none", "class_weight", "scale_pos_weight", "undersample", "smote"]
+CalibrationMethod = Literal["sigmoid", "isotonic", "auto"]
+
+_WEIGHT_OPTION: dict[str, str] = {
+    "logistic_regression": "class_weight",
+    "xgboost_random_forest": "scale_pos_weight",
+    "xgboost": "scale_pos_weight",
+}
+
+
+class ImbalanceOption(BaseModel):
+    """One way to handle class imbalance, with its sampler parameters if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ImbalanceKind
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """A short readable name, e.g. ``undersample(sampling_strategy=0.5)``."""
+        if not self.params:
+            return self.kind
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind}({inner})"
+
+
+class CutoffPolicy(BaseModel):
+    """How the decision cutoff on PD is chosen for precision, recall, F1 and accuracy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["max_f1", "fixed"] = "max_f1"
+    pd: float | None = Field(default=None, gt=0, lt=1)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.policy == "fixed" and self.pd is None:
+            raise ValueError("a fixed cutoff needs 'pd'")
+
+
+class CvSettings(BaseModel):
+    """Repeated stratified k-fold settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folds: int = Field(default=3, ge=2)
+    repeats: int = Field(default=1, ge=1)
+
+
+class CandidateSpec(BaseModel):
+    """One candidate: estimator, default parameters, search space, imbalance options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimator: EstimatorKind
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, list[Any]] = Field(default_factory=dict)
+    imbalance: list[ImbalanceOption] = Field(
+        default_factory=lambda: [ImbalanceOption(kind="none")], min_length=1
+    )
+    calibration: CalibrationMethod | None = None
+
+    @field_validator("imbalance", mode="before")
+    @classmethod
+    def _options_from_names(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out: list[Any] = []
+        for item in value:
+            if isinstance(item, str):
+                out.append({"kind": item})
+            elif isinstance(item, Mapping) and "params" not in item:
+                params = {k: v for k, v in item.items() if k != "kind"}
+                out.append({"kind": item.get("kind"), "params": params})
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("search")
+    @classmethod
+    def _non_empty_lists(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, options in value.items():
+            if not options:
+                raise ValueError(f"search '{name}' has no values")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        weight = _WEIGHT_OPTION[self.estimator]
+        for option in self.imbalance:
+            if option.kind in ("class_weight", "scale_pos_weight") and option.kind != weight:
+                raise ValueError(
+                    f"imbalance '{option.kind}' does not apply to {self.estimator}; use '{weight}'"
+                )
+            if option.kind in ("none", "class_weight", "scale_pos_weight") and option.params:
+                raise ValueError(f"imbalance '{option.kind}' takes no parameters")
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every parameter combination of the search space, merged over the defaults."""
+        names = list(self.search)
+        combos = itertools.product(*(self.search[n] for n in names)) if names else [()]
+        return [{**self.params, **dict(zip(names, combo, strict=True))} for combo in combos]
+
+
+class TrainingConfig(BaseModel):
+    """The whole training configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cv: CvSettings = Field(default_factory=CvSettings)
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    calibration: CalibrationMethod = "sigmoid"
+    cutoff: CutoffPolicy = Field(default_factory=CutoffPolicy)
+    importance_rows: int = Field(default=1000, ge=10)
+    threads: int | None = Field(default=None, ge=1)
+    candidates: dict[str, CandidateSpec] = Field(min_length=1)
+
+    def candidate(self, name: str) -> CandidateSpec:
+        """The spec of one candidate, or a clear error naming the known ones."""
+        if name not in self.candidates:
+            known = ", ".join(self.candidates)
+            raise ConfigurationError(f"unknown candidate '{name}'; configured: {known}")
+        return self.candidates[name]
+
+    def calibration_for(self, name: str) -> CalibrationMethod:
+        """The calibration method of a candidate (its own, else the default)."""
+        return self.candidate(name).calibration or self.calibration
+
+
+def load_training_config(
+    source: str | Path | Mapping[str, Any] | TrainingConfig | None = None,
+) -> TrainingConfig:
+    """Read the training configuration; the packaged ``models.yaml`` when ``source`` is None.
+
+    ``source`` may be a path to a YAML file, an already parsed mapping, or a config.
+    """
+    if isinstance(source, TrainingConfig):
+        return source
+    if isinstance(source, Mapping):
+        raw, where = dict(source), "training config"
+    else:
+        raw, where = read_yaml_mapping(
+            source,
+            default="models.yaml",
+            what="training config",
+        )
+    flat = {**dict(raw.get("defaults") or {}), **{k: v for k, v in raw.items() if k != "defaults"}}
+    return validate_model(TrainingConfig, flat, where)

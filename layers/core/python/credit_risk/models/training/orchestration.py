@@ -1,0 +1,362 @@
+"""The training state machine's steps: snapshot, train one candidate, evaluate, promote.
+
+Payloads between states carry ids and S3 URIs only. Artifacts of a run are written under
+``runs/<run_id>/`` first; only the chosen candidate is registered (copied to its immutable
+``models/<name>/<version>/`` prefix, then its registry row inserted), and the champion
+changes only in :func:`decide_promotion`'s caller, the "Promote champion" state, in one
+transaction. A failure anywhere leaves the champion untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, MetaData, select
+
+from credit_risk import __version__
+from credit_risk.adapters.aws import ObjectStore, parse_s3_uri
+from credit_risk.adapters.observability import logger
+from credit_risk.contract import Contract
+from credit_risk.contract.files import load_yaml_model
+from credit_risk.data.drift import baseline_summary
+from credit_risk.db import schema
+from credit_risk.db.bulk import read_frame
+from credit_risk.errors import ArtifactIntegrityError, InsufficientDataError
+from credit_risk.models.card import render_model_card
+from credit_risk.models.lean import LeanModel
+from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
+from credit_risk.models.training.config import load_training_config
+from credit_risk.models.training.export import to_lean
+from credit_risk.models.training.metrics import ranking_metrics
+from credit_risk.models.training.trainer import split_holdout, train_one
+
+MIN_TRAINING_ROWS = 200
+
+
+class PromotionPolicy(BaseModel):
+    """When a candidate may replace the champion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_auc_gain: float = 0.002
+    max_calibration_gap: float = 0.03
+    calibration_z: float = 2.58
+    max_cv_auc_std: float = 0.03
+
+
+def load_promotion_policy(path: str | None = None) -> PromotionPolicy:
+    """The promotion policy (``promotion.yaml`` beside the model config by default)."""
+    return load_yaml_model(
+        PromotionPolicy,
+        path,
+        default="promotion.yaml",
+        what="promotion policy",
+    )
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def training_frame(engine: Engine, contract: Contract) -> pd.DataFrame:
+    """Matured labels joined to features of batches that passed the quality gate."""
+    meta = MetaData()
+    features = schema.features_table(contract, meta)
+    labels = schema.labels_table(meta)
+    passed = select(schema.quality_reports.c.batch_id).where(
+        schema.quality_reports.c.passed.is_(True)
+    )
+    cols = [features.c.application_id, features.c.event_date]
+    cols += [features.c[f] for f in contract.features]
+    query = (
+        select(*cols, labels.c.target)
+        .join(labels, labels.c.application_id == features.c.application_id)
+        .where(labels.c.matured.is_(True), features.c._batch_id.in_(passed))
+        .order_by(features.c.application_id)
+    )
+    with engine.connect() as conn:
+        frame = read_frame(conn, query)
+    for name in contract.numeric_features:
+        frame[name] = pd.to_numeric(frame[name]).astype("float64")
+    frame["event_date"] = pd.to_datetime(frame["event_date"])
+    frame["target"] = frame["target"].astype(int)
+    return frame
+
+
+def snapshot(
+    *,
+    engine: Engine,
+    contract: Contract,
+    store: ObjectStore,
+    bucket: str,
+    run_id: str,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Freeze the training data of a run in S3; refuse too little of it."""
+    frame = training_frame(engine, contract)
+    defaults = int(frame["target"].sum()) if len(frame) else 0
+    if len(frame) < MIN_TRAINING_ROWS or defaults < 20 or len(frame) - defaults < 20:
+        raise InsufficientDataError(
+            f"only {len(frame)} matured, quality-checked loans ({defaults} defaults); "
+            f"training needs {MIN_TRAINING_ROWS} with at least 20 of each outcome"
+        )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    body = buffer.getvalue()
+    content_hash = hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    ).hexdigest()
+    uri = store.put(bucket, f"runs/{run_id}/training.parquet", body)
+    config = load_training_config(config_path)
+    logger.info("training snapshot", extra={"rows": len(frame), "defaults": defaults})
+    return {
+        "run_id": run_id,
+        "snapshot_uri": uri,
+        "snapshot_hash": content_hash,
+        "rows": len(frame),
+        "defaults": defaults,
+        "candidates": list(config.candidates),
+    }
+
+
+def read_snapshot(store: ObjectStore, uri: str) -> pd.DataFrame:
+    """A run's training data."""
+    bucket, key = parse_s3_uri(uri)
+    return pd.read_parquet(io.BytesIO(store.get(bucket, key)))
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train_candidate(
+    *,
+    contract: Contract,
+    store: ObjectStore,
+    bucket: str,
+    snapshot_uri: str,
+    run_id: str,
+    candidate: str,
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Train one candidate on a snapshot; write its lean model and metrics under the run."""
+    frame = read_snapshot(store, snapshot_uri)
+    X = frame[contract.features]
+    fitted = train_one(
+        contract,
+        candidate,
+        X,
+        frame["target"].to_numpy(),
+        frame["event_date"],
+        config=config_path,
+        seed=seed,
+        cv=cv,
+        progress=lambda line: logger.info(line, extra={"candidate": candidate}),
+    )
+    lean = to_lean(fitted, contract, check=X.head(200))
+    body = lean.to_bytes()
+    prefix = f"runs/{run_id}/{candidate}"
+    artifact_uri = store.put(bucket, f"{prefix}/model.bin", body)
+    summary = fitted.summary()
+    metrics_uri = store.put_json(bucket, f"{prefix}/metrics.json", summary)
+    return {
+        "candidate": candidate,
+        "artifact_uri": artifact_uri,
+        "artifact_sha256": sha256_hex(body),
+        "metrics_uri": metrics_uri,
+        "auc": fitted.metrics["auc"],
+        "seconds": round(fitted.seconds, 2),
+    }
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@dataclass
+class Comparison:
+    """A candidate against the champion on the same holdout rows."""
+
+    candidate_auc: float
+    champion_auc: float | None
+    calibration_gap: float
+    cv_auc_std: float
+    promote: bool
+    reason: str
+
+
+def _load_run_artifact(store: ObjectStore, result: dict[str, Any]) -> bytes:
+    bucket, key = parse_s3_uri(result["artifact_uri"])
+    body = store.get(bucket, key)
+    if sha256_hex(body) != result["artifact_sha256"]:
+        raise ArtifactIntegrityError(f"{result['artifact_uri']} changed since it was trained")
+    return body
+
+
+def compare(
+    candidate: LeanModel,
+    candidate_metrics: dict[str, Any],
+    champion: LeanModel | None,
+    holdout: pd.DataFrame,
+    contract: Contract,
+    policy: PromotionPolicy,
+) -> Comparison:
+    """Decide whether ``candidate`` should replace ``champion`` on ``holdout``."""
+    rows = holdout[contract.features]
+    columns = {c: rows[c].to_numpy() for c in contract.features}
+    y = holdout["target"].to_numpy()
+    cand_pd = candidate.predict_columns(columns)
+    cand_auc = ranking_metrics(y, cand_pd)["auc"]
+    gap = abs(float(np.mean(cand_pd)) - float(np.mean(y)))
+    # A small holdout's default rate is itself uncertain: allow the larger of the
+    # configured gap and z standard errors of the observed rate.
+    rate = float(np.mean(y))
+    allowed_gap = max(
+        policy.max_calibration_gap,
+        policy.calibration_z * float(np.sqrt(rate * (1 - rate) / len(y))),
+    )
+    cv_std = float(candidate_metrics.get("cv", {}).get("auc", {}).get("std", 0.0))
+    champ_auc = None
+    if champion is not None:
+        champ_auc = ranking_metrics(y, champion.predict_columns(columns))["auc"]
+    failures = []
+    if gap > allowed_gap:
+        failures.append(
+            f"mean PD {np.mean(cand_pd):.3f} is {gap:.3f} from the observed default rate "
+            f"{rate:.3f} on {len(y)} holdout rows (limit {allowed_gap:.3f})"
+        )
+    if cv_std > policy.max_cv_auc_std:
+        failures.append(f"CV AUC std {cv_std:.3f} above {policy.max_cv_auc_std} (unstable)")
+    if champ_auc is not None and cand_auc < champ_auc + policy.min_auc_gain:
+        failures.append(
+            f"holdout AUC {cand_auc:.4f} does not beat the champion's {champ_auc:.4f} "
+            f"by {policy.min_auc_gain}"
+        )
+    if failures:
+        return Comparison(cand_auc, champ_auc, gap, cv_std, False, "; ".join(failures))
+    reason = (
+        "first champion"
+        if champ_auc is None
+        else f"holdout AUC {cand_auc:.4f} beats the champion's {champ_auc:.4f}"
+    )
+    return Comparison(cand_auc, champ_auc, gap, cv_std, True, reason + ", calibrated and stable")
+
+
+def evaluate_and_register(
+    *,
+    contract: Contract,
+    store: ObjectStore,
+    registry: Registry,
+    snapshot_info: dict[str, Any],
+    results: list[dict[str, Any]],
+    policy: PromotionPolicy | None = None,
+    seed: int = 42,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Register the run's best candidate and compare it with the champion."""
+    policy = policy or load_promotion_policy()
+    best = max(results, key=lambda r: r["auc"])
+    body = _load_run_artifact(store, best)
+    candidate = LeanModel.from_bytes(body)
+    bucket, key = parse_s3_uri(best["metrics_uri"])
+    summary = json.loads(store.get(bucket, key))
+    frame = read_snapshot(store, snapshot_info["snapshot_uri"])
+    config = load_training_config(config_path)
+    split = split_holdout(
+        frame["target"].to_numpy(), frame["event_date"], fraction=config.holdout_fraction, seed=seed
+    )
+    holdout = frame.iloc[split.holdout]
+    champion_version = registry.champion()
+    champion = (
+        LeanModel.from_bytes(registry.load_artifact(champion_version)) if champion_version else None
+    )
+    comparison = compare(candidate, summary["metrics"], champion, holdout, contract, policy)
+    metadata = {
+        "name": MODEL_NAME,
+        "candidate": best["candidate"],
+        "params": summary["params"],
+        "data_snapshot_hash": snapshot_info["snapshot_hash"],
+        "code_version": __version__,
+        "contract_name": contract.name,
+        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }
+    metrics = dict(summary["metrics"])
+    metrics["comparison"] = comparison.__dict__
+    train_rows = frame.iloc[split.train]
+    metrics["baseline"] = baseline_summary(
+        train_rows[contract.features],
+        candidate.predict_columns({c: train_rows[c].to_numpy() for c in contract.features}),
+    )
+    metrics["candidates"] = {r["candidate"]: r["auc"] for r in results}
+    version = registry.register(
+        candidate=best["candidate"],
+        artifact=body,
+        extra_files={
+            "metrics.json": json.dumps(metrics, indent=2, default=str).encode(),
+            "feature_schema.json": json.dumps(
+                {
+                    "contract": contract.name,
+                    "numeric": contract.numeric_features,
+                    "categorical": contract.categorical_features,
+                },
+                indent=2,
+            ).encode(),
+            "model_card.html": render_model_card(
+                {**metadata, "version": "pending registration"},
+                summary["metrics"],
+                summary["metrics"].get("cv"),
+            ).encode(),
+        },
+        data_snapshot_hash=snapshot_info["snapshot_hash"],
+        code_version=__version__,
+        params=summary["params"],
+        metrics=metrics,
+    )
+    _write_card(store, registry, version, metadata, summary)
+    return {
+        "model_name": version.model_name,
+        "version": version.version,
+        "candidate": best["candidate"],
+        "promote": comparison.promote,
+        "reason": comparison.reason,
+        "candidate_auc": comparison.candidate_auc,
+        "champion_auc": comparison.champion_auc,
+        "champion_version": champion_version.version if champion_version else None,
+    }
+
+
+def _write_card(
+    store: ObjectStore,
+    registry: Registry,
+    version: ModelVersion,
+    metadata: dict[str, Any],
+    summary: dict[str, Any],
+) -> None:
+    """Re-render the model card with its final version id (the card is documentation,
+    not the hashed artifact, so writing it after registration keeps the artifact
+    immutable)."""
+    html = render_model_card(
+        {**metadata, "version": version.version}, summary["metrics"], summary["metrics"].get("cv")
+    )
+    bucket, key = parse_s3_uri(version.artifact_uri)
+    store.put(bucket, key.rsplit("/", 1)[0] + "/model_card.html", html.encode(), "text/html")
+
+
+def apply_decision(registry: Registry, event: dict[str, Any]) -> dict[str, Any]:
+    """Promote or reject the registered candidate as the evaluation decided."""
+    if event["action"] == "promote":
+        version = registry.promote(event["version"], event["reason"], event["model_name"])
+    else:
+        version = registry.reject(event["version"], event["reason"], event["model_name"])
+    return {
+        "status": version.status,
+        "version": version.version,
+        "candidate": version.candidate,
+        "reason": version.reason,
+    }

@@ -1,0 +1,535 @@
+"""Training the candidate models: search, calibrate, evaluate on a holdout, pick the best.
+
+Input is the feature frame ``credit_risk.data.features.build_features`` returns, a 0/1 target
+and, optionally, each row's event date. The latest ~20% of rows by date are the holdout
+(out of time); without dates it is a stratified random 20%. Everything else happens on the
+training part only:
+
+1. **Search.** Each candidate's small search space (``models.yaml``) and then its class
+   imbalance options (none, class weights, random under-sampling, SMOTE) are compared by
+   repeated stratified cross-validated ROC AUC. Samplers are pipeline steps, so they
+   resample training folds only (see :mod:`credit_risk.models.training.pipelines`).
+2. **Calibration.** A sigmoid or isotonic map from the chosen configuration's out-of-fold
+   margins to observed defaults, so PDs are real default rates whatever the resampling.
+3. **Cutoff.** The PD cutoff for precision/recall/F1/accuracy: the one maximising F1 on
+   the out-of-fold PDs, or a configured PD.
+4. **Refit** on the whole training part, then **evaluate** on the holdout.
+
+The best candidate is the one with the highest holdout AUC.
+
+Why the random forest is ``xgboost.XGBRFClassifier``
+    It is a genuine random forest: one round of many parallel, deep trees, each grown on a
+    row subsample (``subsample``, bootstrap-like) with features sampled at every split
+    (``colsample_bynode``), averaged. Building it with xgboost rather than scikit-learn
+    means both tree candidates serve through the same small runtime (numpy + xgboost, no
+    scikit-learn or pandas, which do not fit a Lambda zip beside it) and both get exact
+    TreeSHAP attributions from xgboost's ``pred_contribs`` for the principal reasons.
+
+Each candidate trains independently (:func:`train_one`) so a Step Functions Map can train
+them in parallel, one per Lambda; the holdout split is deterministic, so every branch
+holds out the same rows. :func:`choose_best` compares the branches' results.
+
+Pure code: no boto3, no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+
+from credit_risk.contract import Contract
+from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
+from credit_risk.models.training import metrics as m
+from credit_risk.models.training.calibration import choose_calibration, fit_calibration
+from credit_risk.models.training.candidate import FittedCandidate
+from credit_risk.models.training.config import (
+    CandidateSpec,
+    ImbalanceOption,
+    TrainingConfig,
+    load_training_config,
+)
+from credit_risk.models.training.export import feature_columns, to_lean
+from credit_risk.models.training.pipelines import CalibratedModel, build_pipeline, raw_margin
+
+Progress = Callable[[str], None]
+ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
+
+MIN_CLASS_ROWS = 10
+"""Fewest defaults (and non-defaults) each of the training part and the holdout needs."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+# --- holdout ---------------------------------------------------------------------------
+
+
+@dataclass
+class HoldoutSplit:
+    """Which rows (positions) train and which are held out, and how they were chosen."""
+
+    train: np.ndarray
+    holdout: np.ndarray
+    kind: Literal["out_of_time", "stratified"]
+    first_holdout_date: str | None = None
+    note: str = ""
+
+
+def split_holdout(
+    y: np.ndarray,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    *,
+    fraction: float = 0.2,
+    seed: int = 42,
+) -> HoldoutSplit:
+    """Hold out the latest ``fraction`` of rows by date, else a stratified random sample.
+
+    Rows sharing a date stay on one side. Rows without a date always train. The split
+    falls back to stratified (saying why in ``note``) when dates cannot give a holdout
+    with enough defaults and non-defaults on both sides.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    note = ""
+    if event_dates is not None:
+        dates = pd.to_datetime(pd.Series(np.asarray(event_dates)), errors="coerce").to_numpy()
+        valid = ~np.isnat(dates)
+        if valid.sum() >= 2:
+            ordered = np.sort(dates[valid])
+            threshold = ordered[min(int(np.floor((1 - fraction) * len(ordered))), len(ordered) - 1)]
+            holdout = valid & (dates >= threshold)
+            if holdout.mean() > 2 * fraction:  # a large tie at the threshold date
+                holdout = valid & (dates > threshold)
+            if _enough_classes(y, holdout):
+                first = pd.Timestamp(dates[holdout].min()).date().isoformat()
+                return HoldoutSplit(
+                    train=np.flatnonzero(~holdout),
+                    holdout=np.flatnonzero(holdout),
+                    kind="out_of_time",
+                    first_holdout_date=first,
+                )
+            note = "dates cannot give a holdout with enough defaults on both sides"
+        else:
+            note = "fewer than two rows have a date"
+    _require_classes(y, "the data")
+    train, holdout_idx = train_test_split(
+        np.arange(n), test_size=fraction, stratify=y, random_state=seed
+    )
+    return HoldoutSplit(
+        train=np.sort(train), holdout=np.sort(holdout_idx), kind="stratified", note=note
+    )
+
+
+def _enough_classes(y: np.ndarray, holdout: np.ndarray) -> bool:
+    if not holdout.any() or holdout.all():
+        return False
+    counts = [np.bincount(y[part].astype(np.int64), minlength=2) for part in (holdout, ~holdout)]
+    return all(c.min() >= MIN_CLASS_ROWS for c in counts)
+
+
+def _require_classes(y: np.ndarray, what: str, minimum: int = MIN_CLASS_ROWS) -> None:
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    if counts.min() < minimum:
+        raise InsufficientDataError(
+            f"{what} has {counts[1]} defaults and {counts[0]} non-defaults; "
+            f"training needs at least {minimum} of each",
+            defaults=int(counts[1]),
+            non_defaults=int(counts[0]),
+        )
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingResult:
+    """Every candidate trained on one split, and which is best by holdout AUC."""
+
+    candidates: dict[str, FittedCandidate]
+    best: str
+    split: HoldoutSplit
+    seconds: float = 0.0
+
+    @property
+    def champion(self) -> FittedCandidate:
+        """The best candidate."""
+        return self.candidates[self.best]
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Each candidate's metrics by name."""
+        return {name: c.metrics for name, c in self.candidates.items()}
+
+
+def choose_best(candidates: Mapping[str, FittedCandidate] | Sequence[FittedCandidate]) -> str:
+    """The name of the candidate with the highest holdout AUC (first on a tie)."""
+    items = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates)
+    if not items:
+        raise InsufficientDataError("no candidate was trained")
+    best = items[0]
+    for candidate in items[1:]:
+        if candidate.metrics["auc"] > best.metrics["auc"]:
+            best = candidate
+    return best.name
+
+
+# --- public entry points -----------------------------------------------------------------
+
+
+def train_candidates(
+    contract: Contract,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray | pd.Series,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    *,
+    config: ConfigSource = None,
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+    candidates: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Train every configured candidate (or those named) and pick the best by holdout AUC.
+
+    ``X`` is ``build_features(contract, applications)``; ``y`` the 0/1 default flags;
+    ``event_dates`` (optional) makes the holdout out of time. ``cv`` is
+    ``(folds, repeats)`` (default from the config: 3 folds, 1 repeat). ``progress``
+    receives human-readable lines as the work goes.
+    """
+    started = time.perf_counter()
+    say = progress or _quiet
+    cfg = load_training_config(config)
+    names = list(candidates) if candidates is not None else list(cfg.candidates)
+    for name in names:
+        cfg.candidate(name)
+    X, y_arr = _prepare_inputs(contract, X, y, event_dates)
+    split = split_holdout(y_arr, event_dates, fraction=cfg.holdout_fraction, seed=seed)
+    say(_describe_split(split, y_arr))
+    fitted = {}
+    for i, name in enumerate(names, start=1):
+        say(f"candidate {i}/{len(names)}: {name}")
+        fitted[name] = _train_on_split(
+            contract, name, cfg, X, y_arr, split, seed=seed, cv=cv, say=say
+        )
+    best = choose_best(fitted)
+    seconds = time.perf_counter() - started
+    say(
+        f"best: {best} (holdout AUC {fitted[best].metrics['auc']:.4f}); "
+        f"all candidates in {seconds:.1f} s"
+    )
+    return TrainingResult(candidates=fitted, best=best, split=split, seconds=seconds)
+
+
+def train_one(
+    contract: Contract,
+    name: str,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray | pd.Series,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None = None,
+    *,
+    config: ConfigSource = None,
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+) -> FittedCandidate:
+    """Train one named candidate on the same deterministic split as :func:`train_candidates`.
+
+    ``metrics`` of the result is JSON-able. Holdout figures at the top level: auc, gini,
+    ks, brier, log_loss, precision, recall, f1, accuracy (at ``cutoff``), cutoff,
+    cutoff_policy, mean_pd, holdout_default_rate, confusion_matrix {tn, fp, fn, tp},
+    calibration [{bin, mean_pd, observed_rate, count}] (10 equal-count bins), roc_curve
+    {fpr, tpr} (101 points), score_distribution {edges, defaults, non_defaults},
+    feature_importance [{feature, importance}] (mean absolute contribution to the
+    log-odds on holdout rows, per contract feature, largest first); then n_train,
+    n_holdout, default_rate (of the training part, which PDs are calibrated to),
+    holdout_kind (``out_of_time`` or ``stratified``), first_holdout_date (out of time);
+    and ``cv``: {folds, repeats, <metric>: {mean, std, n}} for the scalar metrics.
+    """
+    say = progress or _quiet
+    cfg = load_training_config(config)
+    cfg.candidate(name)
+    X, y_arr = _prepare_inputs(contract, X, y, event_dates)
+    split = split_holdout(y_arr, event_dates, fraction=cfg.holdout_fraction, seed=seed)
+    say(_describe_split(split, y_arr))
+    return _train_on_split(contract, name, cfg, X, y_arr, split, seed=seed, cv=cv, say=say)
+
+
+# --- one candidate -----------------------------------------------------------------------
+
+
+@dataclass
+class _CvRun:
+    """Out-of-fold margins (one row per repeat) and fold AUCs of one configuration."""
+
+    margins: np.ndarray
+    fold_auc: list[float]
+    seconds: float
+
+    @property
+    def auc_mean(self) -> float:
+        return float(np.mean(self.fold_auc))
+
+    @property
+    def auc_std(self) -> float:
+        return float(np.std(self.fold_auc))
+
+
+@dataclass
+class _Trial:
+    params: dict[str, Any]
+    imbalance: ImbalanceOption
+    run: _CvRun
+    searched: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.searched,
+            "imbalance": self.imbalance.label,
+            "cv_auc_mean": self.run.auc_mean,
+            "cv_auc_std": self.run.auc_std,
+            "seconds": round(self.run.seconds, 3),
+        }
+
+
+def _train_on_split(
+    contract: Contract,
+    name: str,
+    cfg: TrainingConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: HoldoutSplit,
+    *,
+    seed: int,
+    cv: tuple[int, int] | None,
+    say: Progress,
+) -> FittedCandidate:
+    started = time.perf_counter()
+    spec = cfg.candidate(name)
+    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+    if folds < 2 or repeats < 1:
+        raise ValidationError(f"cv must be (folds >= 2, repeats >= 1), got {cv}")
+    X_tr, y_tr = X.iloc[split.train].reset_index(drop=True), y[split.train]
+    X_ho, y_ho = X.iloc[split.holdout].reset_index(drop=True), y[split.holdout]
+    _require_classes(y_tr, "the training part", max(MIN_CLASS_ROWS, 2 * folds))
+    _require_classes(y_ho, "the holdout", 1)
+    pos_weight = float(np.sum(y_tr == 0) / np.sum(y_tr == 1))
+
+    def make(params: dict[str, Any], imbalance: ImbalanceOption) -> Any:
+        return build_pipeline(
+            spec.estimator,
+            contract.numeric_features,
+            contract.categorical_features,
+            params,
+            imbalance,
+            pos_weight=pos_weight,
+            seed=seed,
+            threads=cfg.threads,
+        )
+
+    splits = list(
+        RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(
+            np.zeros(len(y_tr)), y_tr
+        )
+    )
+    trials = _search(name, spec, make, X_tr, y_tr, splits, folds, say)
+    chosen = max(trials, key=lambda t: t.run.auc_mean)  # first of equals: simplest option
+    say(f"[{name}] chose {_label(chosen)}: CV AUC {chosen.run.auc_mean:.4f}")
+
+    # Calibration and cutoff from out-of-fold margins of the chosen configuration.
+    stacked = chosen.run.margins.reshape(-1)
+    y_stacked = np.tile(y_tr, repeats)
+    method = cfg.calibration_for(name)
+    if method == "auto":
+        method = choose_calibration(stacked, y_stacked, seed=seed)
+    calibration = fit_calibration(stacked, y_stacked, method, seed=seed)
+    oof_pd = calibration(stacked)
+    if cfg.cutoff.policy == "fixed":
+        assert cfg.cutoff.pd is not None
+        cutoff = float(cfg.cutoff.pd)
+    else:
+        cutoff = m.max_f1_cutoff(y_stacked, oof_pd)
+    cv_metrics = _cv_metrics(chosen.run, y_tr, splits, folds, method, cutoff, seed)
+
+    # Refit on the whole training part, then evaluate on the holdout.
+    t0 = time.perf_counter()
+    pipeline = make(chosen.params, chosen.imbalance)
+    pipeline.fit(X_tr, y_tr)
+    column_means = np.asarray(pipeline.named_steps["prepare"].transform(X_tr).mean(axis=0))
+    model = CalibratedModel(pipeline, calibration, column_means=column_means)
+    say(f"[{name}] refitted on {len(y_tr)} rows in {time.perf_counter() - t0:.1f} s")
+    holdout_pd = model.predict_proba(X_ho)[:, 1]
+    holdout = m.evaluate(y_ho, holdout_pd, cutoff)
+
+    # Importance: mean |contribution| on holdout rows, through the lean serving model,
+    # which the exporter first proves equal to the pipeline on those rows.
+    rows = np.random.default_rng(seed).permutation(len(y_ho))[: cfg.importance_rows]
+    sample = X_ho.iloc[np.sort(rows)]
+    lean = to_lean(model, contract, check=sample, threads=cfg.threads or 0)
+    _, contributions, _ = lean.contributions_of(
+        lean.encode_columns(feature_columns(sample, lean.features))
+    )
+    importance = m.feature_importance(lean.features, contributions)
+
+    metrics: dict[str, Any] = {
+        **holdout,
+        "cutoff_policy": cfg.cutoff.policy,
+        "holdout_default_rate": float(np.mean(y_ho)),
+        "n_train": int(len(y_tr)),
+        "n_holdout": int(len(y_ho)),
+        "default_rate": float(np.mean(y_tr)),
+        "holdout_kind": split.kind,
+        "feature_importance": importance,
+        "cv": {"folds": folds, "repeats": repeats, **cv_metrics},
+    }
+    if split.first_holdout_date is not None:
+        metrics["first_holdout_date"] = split.first_holdout_date
+    params = {
+        "estimator_params": dict(chosen.params),
+        "imbalance": chosen.imbalance.label,
+        "calibration": method,
+        "cutoff": cutoff,
+        "seed": seed,
+    }
+    seconds = time.perf_counter() - started
+    say(
+        f"[{name}] holdout AUC {holdout['auc']:.4f}, Brier {holdout['brier']:.4f}, "
+        f"mean PD {holdout['mean_pd']:.3f} vs default rate {np.mean(y_ho):.3f} "
+        f"({split.kind}, {len(y_ho)} rows); calibration {method}, cutoff {cutoff:.3f}; "
+        f"{seconds:.1f} s"
+    )
+    return FittedCandidate(
+        name=name,
+        estimator=spec.estimator,
+        model=model,
+        params=params,
+        metrics=metrics,
+        search=[t.to_dict() for t in trials],
+        seconds=seconds,
+    )
+
+
+def _search(
+    name: str,
+    spec: CandidateSpec,
+    make: Callable[[dict[str, Any], ImbalanceOption], Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    folds: int,
+    say: Progress,
+) -> list[_Trial]:
+    """Stage 1: the grid with the first imbalance option; stage 2: the best with the rest."""
+    grid = spec.grid()
+    total = len(grid) + len(spec.imbalance) - 1
+    trials: list[_Trial] = []
+
+    def run(params: dict[str, Any], imbalance: ImbalanceOption) -> _Trial:
+        searched = {k: params[k] for k in spec.search}
+        trial = _Trial(
+            params,
+            imbalance,
+            _cross_validate(make, params, imbalance, X, y, splits, folds),
+            searched,
+        )
+        trials.append(trial)
+        say(
+            f"[{name}] {len(trials)}/{total} {_label(trial)}: CV AUC "
+            f"{trial.run.auc_mean:.4f} ± {trial.run.auc_std:.4f} ({trial.run.seconds:.1f} s)"
+        )
+        return trial
+
+    first = [run(params, spec.imbalance[0]) for params in grid]
+    best = max(first, key=lambda t: t.run.auc_mean)
+    for option in spec.imbalance[1:]:
+        run(best.params, option)
+    return trials
+
+
+def _cross_validate(
+    make: Callable[[dict[str, Any], ImbalanceOption], Any],
+    params: dict[str, Any],
+    imbalance: ImbalanceOption,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    folds: int,
+) -> _CvRun:
+    started = time.perf_counter()
+    repeats = len(splits) // folds
+    margins = np.full((repeats, len(y)), np.nan)
+    aucs = []
+    for k, (train_idx, valid_idx) in enumerate(splits):
+        pipeline = make(params, imbalance)
+        pipeline.fit(X.iloc[train_idx], y[train_idx])
+        margin = raw_margin(pipeline, X.iloc[valid_idx])
+        margins[k // folds, valid_idx] = margin
+        aucs.append(float(roc_auc_score(y[valid_idx], margin)))
+    return _CvRun(margins=margins, fold_auc=aucs, seconds=time.perf_counter() - started)
+
+
+def _cv_metrics(
+    run: _CvRun,
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    folds: int,
+    method: Literal["sigmoid", "isotonic"],
+    cutoff: float,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """Per-fold metrics, each fold calibrated by a map fitted on the other folds only."""
+    per_fold = []
+    for k, (_, valid_idx) in enumerate(splits):
+        margins = run.margins[k // folds]
+        others = np.ones(len(y), dtype=bool)
+        others[valid_idx] = False
+        calibration = fit_calibration(margins[others], y[others], method, seed=seed)
+        per_fold.append(m.headline_metrics(y[valid_idx], calibration(margins[valid_idx]), cutoff))
+    return m.summarise_folds(per_fold)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _prepare_inputs(
+    contract: Contract,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray | pd.Series,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    missing = [f for f in contract.features if f not in X.columns]
+    if missing:
+        raise ContractError(f"the feature frame lacks contract features: {', '.join(missing)}")
+    X = X[contract.features].reset_index(drop=True)
+    y_arr = np.asarray(y, dtype=np.float64).reshape(-1)
+    if len(y_arr) != len(X):
+        raise ValidationError(f"{len(X)} feature rows but {len(y_arr)} targets")
+    if not np.isin(y_arr, (0.0, 1.0)).all():
+        raise ValidationError("the target must be 0 or 1 in every row")
+    if event_dates is not None and len(event_dates) != len(X):
+        raise ValidationError(f"{len(X)} feature rows but {len(event_dates)} event dates")
+    return X, y_arr.astype(np.int64)
+
+
+def _describe_split(split: HoldoutSplit, y: np.ndarray) -> str:
+    text = (
+        f"holdout: {split.kind}, {len(split.holdout)} rows "
+        f"(default rate {np.mean(y[split.holdout]):.3f}); training on {len(split.train)} rows "
+        f"(default rate {np.mean(y[split.train]):.3f})"
+    )
+    if split.first_holdout_date:
+        text += f"; holdout from {split.first_holdout_date}"
+    if split.note:
+        text += f"; stratified because {split.note}"
+    return text
+
+
+def _label(trial: _Trial) -> str:
+    shown = " ".join(f"{k}={v}" for k, v in trial.searched.items())
+    return f"{shown} imbalance={trial.imbalance.label}".strip()
