@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, metrics
 from credit_risk.data.ingestion import Ingestor, LandedObject
+from credit_risk.decisions.rescore import PORTFOLIO_PREFIX, portfolio_run
 from credit_risk.runtime import get_runtime
 
 
@@ -34,6 +35,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any
             version_id=record.s3.get_object.version_id,
             size=record.s3.get_object.size,
         )
+        if obj.key.startswith(PORTFOLIO_PREFIX):  # loans to re-score, not a dataset to load
+            results.append(
+                portfolio_run(
+                    workflows=runtime.workflows,
+                    state_machine_arn=runtime.settings.rescore_state_machine_arn,
+                    bucket=obj.bucket,
+                    key=obj.key,
+                    etag=obj.etag,
+                )
+            )
+            continue
         results.append(ingestor.ingest(obj).to_dict())
     metrics.add_metric(name="FilesIngested", unit="Count", value=len(results))
     return results

@@ -156,6 +156,71 @@ class CloudOperations:
             )["executionArn"]
         )
 
+    def start_rescore(self, payload: dict[str, Any] | None = None, name: str | None = None) -> str:
+        """Start a re-score of the book (or of ``payload['prefix']``); return the ARN."""
+        from credit_risk.decisions.rescore import run_name
+
+        request = payload or {"trigger": "manual"}
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.stack.state_machines["RescoreStateMachine"],
+                name=name or run_name(str(request.get("trigger", "manual"))),
+                input=json.dumps(request),
+            )["executionArn"]
+        )
+
+    def find_execution(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(machine, execution) for an execution name or ARN, or None."""
+        for machine in self.stack.state_machines:
+            for execution in self.executions(machine):
+                if name in (execution["name"], execution["executionArn"]):
+                    return machine, execution
+        return None
+
+    def redrive(self, name: str) -> str:
+        """Redrive a failed re-score run *the local way*; return the new execution's ARN.
+
+        AWS redrives a failed execution in place (RedriveExecution: the Map re-runs its
+        failed items, then the run continues). moto 5.2 does not implement
+        RedriveExecution, so the local cloud keeps the same semantics with a new
+        execution, ``NAME-redrive-N``, whose plan lists only the chunks of NAME without a
+        result; it then reconciles NAME itself. Scores already written are kept (chunks are
+        idempotent per loan and model version). Needs this process's environment to point
+        at the cloud (it reads the run's objects through the runtime's S3 client).
+        """
+        from credit_risk.decisions.rescore import missing_chunks, read_plan, redrive_name
+        from credit_risk.errors import NotFoundError, ValidationError
+        from credit_risk.runtime import get_runtime
+
+        found = self.find_execution(name)
+        if found is None or found[0] != "RescoreStateMachine":
+            raise NotFoundError(f"no re-score execution named {name}")
+        execution = self.client("stepfunctions").describe_execution(
+            executionArn=found[1]["executionArn"]
+        )
+        if execution["status"] != "FAILED":
+            raise ValidationError(f"{name} is {execution['status']}; only a failed run redrives")
+        run_id = json.loads(execution.get("input") or "{}").get("redrive_of") or execution["name"]
+        store, bucket = get_runtime().store, self.artifacts_bucket
+        try:
+            read_plan(store, bucket, run_id)
+        except NotFoundError:
+            raise ValidationError(
+                f"{name} failed before it planned its chunks; start a new run instead"
+            ) from None
+        if not missing_chunks(store, bucket, run_id):
+            raise ValidationError(
+                f"every chunk of {run_id} has a result, so a redrive changes nothing: it failed "
+                f"in reconciliation ({execution.get('error')}); fix the data and run it again"
+            )
+        attempt = 1 + sum(
+            e["name"].startswith(redrive_name(run_id, 0)[:-1])
+            for e in self.executions("RescoreStateMachine")
+        )
+        return self.start_rescore(
+            {"trigger": "redrive", "redrive_of": run_id}, redrive_name(run_id, attempt)
+        )
+
     def wait_for_execution(self, arn: str, timeout: float = 600) -> dict[str, Any]:
         """Block until an execution ends; return its description."""
         sfn = self.client("stepfunctions")

@@ -1,4 +1,4 @@
-# The data functions (ingest, ETL, quality, snapshot, batch score, monitor) as one
+# The data functions (ingest, ETL, quality, snapshot, batch score, monitor, re-score) as one
 # container image: pandas + pyarrow (+ numpy, xgboost for tree champions) do not fit a
 # 250 MB zip beside the core layer. Each function picks its handler with ImageConfig.Command.
 # Built by `sam build` (Metadata of each function in template.yaml).
@@ -14,6 +14,7 @@ COPY functions/quality/app.py ${LAMBDA_TASK_ROOT}/quality_handler.py
 COPY functions/snapshot/app.py ${LAMBDA_TASK_ROOT}/snapshot.py
 COPY functions/score/app.py ${LAMBDA_TASK_ROOT}/score.py
 COPY functions/monitor/app.py ${LAMBDA_TASK_ROOT}/monitor.py
+COPY functions/rescore/app.py ${LAMBDA_TASK_ROOT}/rescore.py
 # Lambda's code folder is read-only: compile now, or every cold start recompiles.
 RUN python -m compileall -q ${LAMBDA_TASK_ROOT}
 

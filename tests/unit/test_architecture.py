@@ -31,6 +31,7 @@ IO_MODULES = {
     "credit_risk.models.registry",
     "credit_risk.models.training.orchestration",
     "credit_risk.decisions.serving",
+    "credit_risk.decisions.rescore",
     "credit_risk.monitoring.service",
     "credit_risk.governance.audit",
 }

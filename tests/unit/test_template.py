@@ -22,10 +22,16 @@ def _definition(machine: dict) -> str:
     return (REPO_ROOT / machine["Properties"]["DefinitionUri"]).read_text()
 
 
+START_EXECUTION = "arn:aws:states:::states:startExecution"
+"""The one service integration the machines use: training starts the re-score."""
+
+
 def _task_resources(states: dict) -> list[str]:
     found = []
     for state in states.values():
-        if state["Type"] == "Task":
+        if state["Type"] == "Task" and state["Resource"] == START_EXECUTION:
+            found.append(state["Parameters"]["StateMachineArn"])
+        elif state["Type"] == "Task":
             found.append(state["Resource"])
         for branch in state.get("Branches", []):
             found += _task_resources(branch["States"])
@@ -63,6 +69,9 @@ def test_every_task_names_a_function_in_the_template(name: str) -> None:
         key = PLACEHOLDER.fullmatch(resource)
         assert key, f"{name}: Task resource {resource} is not a substituted function ARN"
         target = subs[key.group(1)]
+        if "Ref" in target:  # a state machine another one starts
+            assert target["Ref"] in MACHINES, f"{name}: {target} is not a state machine"
+            continue
         assert "Fn::GetAtt" in target and target["Fn::GetAtt"][1] == "Arn"
         assert target["Fn::GetAtt"][0] in function_ids
 
@@ -108,14 +117,14 @@ def test_database_is_encrypted_private_and_its_credentials_are_a_secret() -> Non
     assert "resolve:secretsmanager" in db["MasterUserPassword"]["Fn::Sub"]
 
 
-def test_raw_uploads_trigger_ingest_for_each_dataset() -> None:
+def test_raw_uploads_trigger_ingest_for_each_dataset_and_portfolio() -> None:
     ingest = next(s for s in functions(TEMPLATE) if s.logical_id == "IngestFunction")
     prefixes = {
         e["Properties"]["Filter"]["S3Key"]["Rules"][0]["Value"]
         for e in ingest.events.values()
         if e["Type"] == "S3"
     }
-    assert prefixes == {"applications/", "outcomes/"}
+    assert prefixes == {"applications/", "outcomes/", "portfolio/"}
 
 
 def test_training_runs_on_a_schedule() -> None:

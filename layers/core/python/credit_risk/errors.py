@@ -93,3 +93,12 @@ class TransientError(CreditRiskError):
     """A retryable failure of a dependency (database connection, throttling)."""
 
     http_status = 503
+
+
+class ReconciliationError(CreditRiskError):
+    """A re-score run does not add up: rows in differ from rows scored plus rows refused."""
+
+
+class RescoreToleranceExceededError(CreditRiskError):
+    """More of a re-score run failed than its tolerance allows: too many chunks without a
+    result, or a chunk that refused too many of its rows."""

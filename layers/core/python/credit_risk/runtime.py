@@ -89,6 +89,7 @@ class Runtime:
             state_machines={
                 "pipeline": settings.pipeline_state_machine_arn,
                 "training": settings.training_state_machine_arn,
+                "rescore": settings.rescore_state_machine_arn,
             },
             training_state_machine_arn=settings.training_state_machine_arn,
             config=config,

@@ -94,6 +94,26 @@ class ObjectStore:
         )
         return s3_uri(dest_bucket, dest_key)
 
+    def keys(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        """Every object under ``prefix``, in key order: ``Key``, ``Size``, ``ETag``."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [
+            {"Key": o["Key"], "Size": o["Size"], "ETag": o.get("ETag", "").strip('"')}
+            for page in pages
+            for o in page.get("Contents", [])
+        ]
+
+    def version_of(self, bucket: str, key: str) -> str | None:
+        """The current version id of an object (None in an unversioned bucket)."""
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        version: str | None = head.get("VersionId")
+        return None if version in (None, "null") else version
+
     def exists(self, bucket: str, key: str) -> bool:
         """True when the object exists."""
         try:
@@ -147,6 +167,17 @@ class Workflows:
                 break
         found.sort(key=lambda e: e["startDate"], reverse=True)
         return found[:limit]
+
+    def redrive(self, execution_arn: str) -> str:
+        """Redrive a failed execution in AWS (RedriveExecution: failed states and a
+        Distributed Map's failed items run again); return the redrive date."""
+        response = self._sfn.redrive_execution(executionArn=execution_arn)
+        return str(response["redriveDate"])
+
+    def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every Distributed Map run of an execution, as DescribeMapRun answers."""
+        runs = self._sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
+        return [self._sfn.describe_map_run(mapRunArn=r["mapRunArn"]) for r in runs]
 
 
 def read_secret(secret_id: str, region: str | None = None) -> dict[str, Any] | str:

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     artifacts_bucket: str = "credit-risk-artifacts"
     pipeline_state_machine_arn: str | None = None
     training_state_machine_arn: str | None = None
+    rescore_state_machine_arn: str | None = None
     pseudonym_secret_arn: str | None = None
     pseudonym_key: str | None = Field(
         default=None, description="HMAC key used directly when no secret ARN is set."

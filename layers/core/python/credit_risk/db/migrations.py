@@ -66,9 +66,16 @@ def _create_monitoring_snapshots(conn: Connection) -> None:
     schema.monitoring_snapshots.create(conn, checkfirst=True)
 
 
+def _index_rescore_scores(conn: Connection) -> None:
+    """One re-score per loan and model version (databases built before the index)."""
+    index = next(i for i in schema.scores.indexes if i.name == "uq_scores_rescore_once")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
     (2, "monitoring snapshots", _create_monitoring_snapshots),
+    (3, "one re-score per loan and model version", _index_rescore_scores),
 ]
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -134,8 +135,21 @@ scores = Table(
     Column("source", String(20), nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
     Index("ix_scores_customer_latest", "customer_key", "scored_at"),
+    # A re-score (source "rescore") leaves exactly one score per loan and model version,
+    # however often a chunk is retried, redriven or run again; the chunk replaces its rows
+    # in one transaction, and this index holds the rule in the database itself.
+    Index(
+        "uq_scores_rescore_once",
+        "application_id",
+        "model_version",
+        unique=True,
+        postgresql_where=text("source = 'rescore'"),
+        sqlite_where=text("source = 'rescore'"),
+    ),
     schema="ml",
 )
+RESCORE_SOURCE = "rescore"
+"""``ml.scores.source`` of scores written by the re-score state machine."""
 
 decisions_audit = Table(
     "decisions",

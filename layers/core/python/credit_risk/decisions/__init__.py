@@ -4,10 +4,13 @@ Pure (no boto3, botocore or SQLAlchemy):
 
 - :mod:`.policy`: score points, grade, decision band, expected loss, principal reasons,
   all set by a versioned policy;
-- :mod:`.scoring`: rows scored with a loaded model (one application or a whole batch).
+- :mod:`.scoring`: rows scored with a loaded model (one application or a whole batch);
+- :mod:`.columnar`: a chunk of loans decided at once, in columns (the re-score path).
 
 I/O:
 
 - :mod:`.serving`: the champion loaded once per container, and batches scored into
-  ``ml.scores``.
+  ``ml.scores``;
+- :mod:`.rescore`: the re-score state machine's steps (plan the chunks, score a chunk,
+  reconcile the run) and how a run starts.
 """

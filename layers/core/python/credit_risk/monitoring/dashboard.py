@@ -670,7 +670,7 @@ def _model_card_plots(data: Mapping[str, Any], snapshot: Mapping[str, Any] | Non
 
 def _executions(data: Mapping[str, Any]) -> str:
     executions = list(data.get("executions") or [])[:MAX_EXECUTIONS]
-    title = "Recent pipeline and training runs"
+    title = "Recent pipeline, training and re-score runs"
     if not executions:
         return _section("executions", title, '<p class="note">No runs recorded.</p>')
     rows = [
