@@ -3,6 +3,7 @@
 credit-risk demo                      the whole flow, in one process, embedded defaults
 credit-risk up                        serve the local cloud (and the API) for other commands
 credit-risk generate / upload / train-now / executions / execution / fire-schedule
+credit-risk rescore [--prefix s3://...] / redrive NAME   re-score the book; redrive a failed run
 credit-risk train                     train and compare candidates on any CSV + contract
 credit-risk quality-report BATCH      a batch's data-quality report
 """
@@ -345,20 +346,107 @@ def cmd_executions(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_execution(args: argparse.Namespace) -> int:
+def failed_map_items(machine: str, description: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failed items of an execution's Distributed Map, with error and cause, from the
+    records its items leave in S3 (moto keeps no child executions, and its ResultWriter
+    writes no FAILED file; on AWS the ResultWriter's FAILED_n.json holds the same)."""
+    if machine != "RescoreStateMachine":
+        return []
+    from credit_risk.decisions.rescore import chunk_results
+    from credit_risk.errors import NotFoundError
+    from credit_risk.runtime import get_runtime
+
+    run_id = json.loads(description.get("input") or "{}").get("redrive_of") or description["name"]
+    runtime = get_runtime()
+    try:
+        results = chunk_results(runtime.store, runtime.settings.artifacts_bucket, run_id)
+    except NotFoundError:
+        return []
+    return [
+        {"item": chunk, "error": r.get("error", ""), "cause": r.get("cause", "")}
+        for chunk, r in sorted(results.items())
+        if r["status"] != "succeeded"
+    ]
+
+
+def map_run_report(cloud: Any, machine: str, arn: str) -> str:
+    """An execution's Distributed Map runs and their failed items ("" when it has none)."""
+    from credit_risk_local.ops import format_map_runs
+
+    sfn = cloud.client("stepfunctions")
+    runs = [
+        sfn.describe_map_run(mapRunArn=r["mapRunArn"])
+        for r in sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    ]
+    if not runs:
+        return ""
+    description = sfn.describe_execution(executionArn=arn)
+    return format_map_runs(runs, failed_map_items(machine, description))
+
+
+def show_execution(cloud: Any, machine: str, arn: str) -> str:
+    """One execution state by state, with its Map runs and their failed items."""
     from credit_risk_local.ops import format_execution
 
-    cloud = _remote()
     sfn = cloud.client("stepfunctions")
-    for machine in ("PipelineStateMachine", "TrainingStateMachine"):
-        for execution in cloud.executions(machine):
-            if execution["name"] == args.name or execution["executionArn"] == args.name:
-                arn = execution["executionArn"]
-                events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                print(format_execution(sfn.describe_execution(executionArn=arn), events))
-                return 0
-    print(f"no execution named {args.name}; see `credit-risk executions`", file=sys.stderr)
-    return 2
+    description = sfn.describe_execution(executionArn=arn)
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    maps = map_run_report(cloud, machine, arn)
+    return format_execution(description, events) + ("\n" + maps if maps else "")
+
+
+def cmd_execution(args: argparse.Namespace) -> int:
+    cloud, _ = _remote_runtime()
+    found = cloud.find_execution(args.name)
+    if found is None:
+        print(f"no execution named {args.name}; see `credit-risk executions`", file=sys.stderr)
+        return 2
+    machine, execution = found
+    print(show_execution(cloud, machine, execution["executionArn"]))
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    cloud, _ = _remote_runtime()
+    request: dict[str, Any] = {"trigger": "manual"}
+    if args.prefix:
+        request["prefix"] = args.prefix
+    if args.model_version:
+        request["model_version"] = args.model_version
+    if args.chunk_rows:
+        request["chunk_rows"] = args.chunk_rows
+    console = Console()
+    console.step(f"Re-scoring {args.prefix or 'the whole book (analytics)'}")
+    arn = cloud.start_rescore(request)
+    return _follow_rescore(cloud, arn, console)
+
+
+def _follow_rescore(cloud: Any, arn: str, console: Console) -> int:
+    desc = watch_execution(cloud, arn, console)
+    console.block(map_run_report(cloud, "RescoreStateMachine", arn))
+    if desc["status"] == "SUCCEEDED":
+        out = json.loads(desc["output"])
+        console.info(
+            f"{out['rows_in']:,} loans in {out['chunks']} chunks: {out['rows_scored']:,} scored, "
+            f"{out['rows_refused']:,} refused, {out['rows_unscored']:,} in failed chunks"
+        )
+        for reason, count in out["refused_reasons"].items():
+            console.info(f"  refused {count:,}: {reason}")
+        console.info(f"report: {out['report_uri']}")
+        return 0
+    console.info(f"redrive what failed with: ./run redrive {desc['name']}")
+    return 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    cloud, _ = _remote_runtime()
+    console = Console()
+    console.step(
+        f"Redriving {args.name} the local way: a new execution runs only the chunks "
+        "without a result (moto has no RedriveExecution; on AWS: aws stepfunctions "
+        "redrive-execution, or python -m credit_risk redrive)"
+    )
+    return _follow_rescore(cloud, cloud.redrive(args.name), console)
 
 
 def cmd_fire_schedule(args: argparse.Namespace) -> int:
@@ -492,7 +580,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _machine(name: str) -> str:
-    return {"pipeline": "PipelineStateMachine", "training": "TrainingStateMachine"}[name]
+    return {
+        "pipeline": "PipelineStateMachine",
+        "training": "TrainingStateMachine",
+        "rescore": "RescoreStateMachine",
+    }[name]
 
 
 def _cv(text: str) -> tuple[int, int]:
@@ -547,10 +639,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=["applications", "outcomes"], required=True)
 
     p = add("executions", cmd_executions, "list pipeline or training executions")
-    p.add_argument("--machine", choices=["pipeline", "training"], default="pipeline")
+    p.add_argument("--machine", choices=["pipeline", "training", "rescore"], default="pipeline")
 
-    p = add("execution", cmd_execution, "show one execution state by state")
+    p = add("execution", cmd_execution, "show one execution state by state (and its Map runs)")
     p.add_argument("name", help="execution name or ARN")
+
+    p = add("rescore", cmd_rescore, "re-score the whole book (or the files under --prefix)")
+    p.add_argument("--prefix", help="s3://bucket/prefix of CSV/Parquet loan files")
+    p.add_argument("--model-version", help="default: the champion")
+    p.add_argument("--chunk-rows", type=int, help="loans per chunk (default: the template's)")
+
+    p = add("redrive", cmd_redrive, "re-run the chunks of a failed re-score that have no result")
+    p.add_argument("name", help="the failed re-score execution's name")
 
     p = add("fire-schedule", cmd_fire_schedule, "do now what a schedule does when it fires")
     p.add_argument("--name", help="schedule name (default: the retraining schedule)")

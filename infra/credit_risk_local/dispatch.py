@@ -5,8 +5,9 @@ notification, from the Step Functions engine or from ``lambda.invoke``, ends in
 ``LambdaFunction._invoke_lambda(event)``, which returns ``(payload, errored, logs)``. We
 replace that one method with a call to the real handler module named by the template's
 CodeUri/Handler, under the template's environment. The patch is pinned to the moto
-version it was written for and tested (tests/functional/test_dispatch.py). A second,
-smaller patch lets a state machine run more than once (see _patch_execution_copy).
+version it was written for and tested (tests/functional/test_dispatch.py). Two smaller
+patches let a state machine run more than once (see _patch_execution_copy) and start
+another one (see _patch_start_execution_parameters).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -157,6 +159,58 @@ def _patch_execution_copy() -> None:
         cls.__deepcopy__ = _share_on_deepcopy  # type: ignore[union-attr]
 
 
+def _patch_start_execution_parameters() -> None:
+    """moto 5.2's engine hands the parameters of the ``states:startExecution`` integration
+    to boto3 as the ASL spells them (``StateMachineArn``, ``Name``, ``Input``), where
+    botocore wants the API's names (``stateMachineArn``...), and the Task fails with
+    ``States.Runtime: 'StateMachineArn'``; and it returns boto3's response as is
+    (``executionArn``, a datetime that no execution output can hold). Rename parameters
+    and response by the operation's shapes, with the engine's own helpers, and give dates
+    as ISO text, as AWS does (``ExecutionArn``, ``StartDate``)."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn_task,
+    )
+
+    cls = sfn_task.StateTaskServiceSfn
+    if getattr(cls, "_credit_risk_patched", False):
+        return
+    original = cls._normalise_parameters
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+
+    def operation(self: Any, action: str | None) -> Any:
+        name = action or self.resource.api_action
+        if "_" in name:  # describe_execution, as the .sync resolvers name it
+            name = "".join(part.title() for part in name.split("_"))
+        return model.operation_model(name[:1].upper() + name[1:])
+
+    def normalise(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        original(self, parameters, boto_service_name, service_action_name)
+        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
+
+    def normalise_response(
+        self: Any,
+        response: Any,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        if not isinstance(response, dict):
+            return
+        self._from_boto_response(response, operation(self, service_action_name).output_shape)
+        for key, value in list(response.items()):
+            if isinstance(value, datetime):
+                response[key] = value.isoformat()
+
+    cls._normalise_parameters = normalise  # type: ignore[method-assign]
+    cls._normalise_response = normalise_response  # type: ignore[method-assign]
+    cls._credit_risk_patched = True  # type: ignore[attr-defined]
+
+
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     if _active is None or self.function_name not in _active._handlers:
         return _original(self, event)
@@ -174,6 +228,7 @@ def install(dispatcher: Dispatcher) -> None:
     _active = dispatcher
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
     _patch_execution_copy()
+    _patch_start_execution_parameters()
 
 
 def uninstall() -> None:

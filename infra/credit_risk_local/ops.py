@@ -123,3 +123,28 @@ def format_executions(executions: list[dict[str, Any]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in rows
     )
+
+
+_COUNTS = ("total", "running", "succeeded", "failed", "pending", "timedOut", "aborted")
+
+
+def format_map_runs(map_runs: list[dict[str, Any]], failed_items: list[dict[str, Any]]) -> str:
+    """A Distributed Map's runs (DescribeMapRun): items total, running, succeeded and
+    failed, then each failed item with its error and cause."""
+    if not map_runs:
+        return ""
+    lines = ["  map runs:"]
+    for run in map_runs:
+        counts = run.get("itemCounts", {})
+        shown = ", ".join(
+            f"{k} {counts.get(k, 0)}" for k in _COUNTS if counts.get(k) or k in _COUNTS[:4]
+        )
+        label = run["mapRunArn"].split(":")[-2] if ":" in run["mapRunArn"] else run["mapRunArn"]
+        lines.append(
+            f"    {label}  {run.get('status', '')}  items: {shown}  "
+            f"(max concurrency {run.get('maxConcurrency', 0)}, "
+            f"tolerated failures {run.get('toleratedFailurePercentage', 0):g}%)"
+        )
+    for item in failed_items:
+        lines.append(f"  ! item {item['item']}: {item['error']}: {item['cause']}")
+    return "\n".join(lines)

@@ -96,3 +96,54 @@ def test_uninstall_restores_motos_own_invocation_path() -> None:
     from moto.awslambda.models import LambdaFunction
 
     assert LambdaFunction._invoke_lambda is dispatch._original
+
+
+def test_a_state_machine_starts_another_through_the_start_execution_integration() -> None:
+    # GIVEN moto with the seam installed, and a parent machine that starts a child the way
+    # the training machine starts the re-score (the optimised integration, ASL casing)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        dispatch.install(Dispatcher())
+        try:
+            sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            role = "arn:aws:iam::123456789012:role/r"
+            child = sfn.create_state_machine(
+                name="child",
+                roleArn=role,
+                definition=json.dumps(
+                    {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+                ),
+            )["stateMachineArn"]
+            start = {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution",
+                "Parameters": {
+                    "StateMachineArn": child,
+                    "Name.$": "States.Format('child-of-{}', $.version)",
+                    "Input": {"model_version.$": "$.version"},
+                },
+                "ResultSelector": {"execution_arn.$": "$.ExecutionArn"},
+                "End": True,
+            }
+            parent = sfn.create_state_machine(
+                name="parent",
+                roleArn=role,
+                definition=json.dumps({"StartAt": "Start", "States": {"Start": start}}),
+            )["stateMachineArn"]
+
+            # WHEN the parent runs
+            arn = sfn.start_execution(stateMachineArn=parent, name="p", input='{"version": "v1"}')[
+                "executionArn"
+            ]
+            while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                pass
+
+            # THEN the child started with the parent's name and input, and the parent read
+            # the response in the casing AWS answers with
+            assert described["status"] == "SUCCEEDED", described.get("cause")
+            started = sfn.list_executions(stateMachineArn=child)["executions"]
+            assert [e["name"] for e in started] == ["child-of-v1"]
+            child_input = sfn.describe_execution(executionArn=started[0]["executionArn"])["input"]
+            assert json.loads(child_input) == {"model_version": "v1"}
+            assert json.loads(described["output"]) == {"execution_arn": started[0]["executionArn"]}
+        finally:
+            dispatch.uninstall()

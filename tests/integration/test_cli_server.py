@@ -11,7 +11,10 @@ import pytest
 
 from conftest import to_csv_bytes
 from credit_risk_local import cli
+from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
+from fixtures.champion import register_models, trained_models
+from fixtures.portfolio import load_portfolio
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +28,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A local cloud and the API served over HTTP, described in cloud.json."""
+def serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, LocalCloud]]:
+    """A local cloud and the API served over HTTP, described in cloud.json (its folder, and
+    the cloud, whose dispatcher a test may put a fake in front of)."""
     monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
     monkeypatch.setenv("TRAINING_CONFIG_PATH", str(FAST_MODELS))
     cloud = LocalCloud(
@@ -40,10 +44,16 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     description = cloud.describe() | {"api_url": f"http://127.0.0.1:{api_port}"}
     (tmp_path / cli.CLOUD_FILE).write_text(json.dumps(description))
     try:
-        yield tmp_path
+        yield tmp_path, cloud
     finally:
         server.shutdown()
         cloud.stop()
+
+
+@pytest.fixture
+def served(serving: tuple[Path, LocalCloud]) -> Path:
+    """The served cloud's folder (cloud.json)."""
+    return serving[0]
 
 
 def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -75,6 +85,44 @@ def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> N
     assert "→ 200" in scored and '"decision"' in scored and '"reasons"' in scored
     assert "→ 404" in unknown and "unknown_customer" in unknown
     assert "champion" in models
+
+
+def test_ops_watch_a_rescore_and_redrive_its_failed_chunk(serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a champion and a book of 1,200 loans, and a chunk that cannot load its model
+    _, local = serving
+    cloud = cli._remote()
+    models = trained_models()
+    register_models(get_runtime().registry, models)
+    load_portfolio(models, rows=1200)
+    real = local.dispatcher.handler_for("RescoreChunkFunction")
+
+    def withdrawn(event, context):  # type: ignore[no-untyped-def]
+        if event["chunk"] == "00001":
+            return real({**event, "model_version": "v-withdrawn"}, context)
+        return real(event, context)
+
+    local.dispatcher.override("RescoreChunkFunction", withdrawn)
+
+    # WHEN ops re-score the book, look at the failed run, fix the cause and redrive it
+    assert cli.main(["rescore", "--chunk-rows", "300"]) == 1
+    capsys.readouterr()
+    name = cloud.executions("RescoreStateMachine")[0]["name"]
+    assert cli.main(["execution", name]) == 0
+    shown = capsys.readouterr().out
+    local.dispatcher.override("RescoreChunkFunction", None)
+    assert cli.main(["redrive", name]) == 0
+    redriven = capsys.readouterr().out
+    assert cli.main(["executions", "--machine", "rescore"]) == 0
+    listing = capsys.readouterr().out
+
+    # THEN the execution shows the Map run's item counts and the failed item's error and
+    # cause, and the redrive re-ran that chunk alone and reconciled the whole book
+    assert "Score the chunks" in shown and "RescoreToleranceExceededError" in shown
+    assert "items: total 4, running 0, succeeded 3, failed 1" in shown
+    assert "! item 00001: NotFoundError: model credit-default has no version v-withdrawn" in shown
+    assert "items: total 1, running 0, succeeded 1, failed 0" in redriven
+    assert "1,200 loans in 4 chunks: 1,200 scored, 0 refused" in redriven
+    assert f"{name}-redrive-1" in listing and "FAILED" in listing and "SUCCEEDED" in listing
 
 
 def test_commands_without_a_running_cloud_say_how_to_start_one(

@@ -43,17 +43,37 @@ def test_first_run_promotes_and_an_equal_rerun_is_rejected(loaded_cloud: LocalCl
     # WHEN training runs on matured data with no champion yet
     first = loaded_cloud.wait_for_execution(loaded_cloud.start_training())
 
-    # THEN every state ran, candidates in parallel branches, and a champion was promoted
+    # THEN every state ran: the search fanned out over two Distributed Maps (one item per
+    # candidate, configuration and fold), each candidate fitted, a champion promoted and
+    # the book re-scored with it
     assert first["status"] == "SUCCEEDED", first.get("cause")
     states = entered_states(history(loaded_cloud, first["executionArn"]))
-    assert states[:3] == ["Snapshot training data", "Check training data", "Train candidates"]
-    assert states.count("Train candidate") == 3
-    assert states[-4:] == [
+    assert states == [
+        "Snapshot training data",
+        "Check training data",
+        "Plan the search grid",
+        "Cross-validate the grid",
+        "Plan the imbalance options",
+        "Cross-validate the imbalance options",
+        "Fit the chosen candidates",
+        *["Fit a candidate"] * 3,
+        "Evaluate and compare",
         "Is the candidate better",
         "Promote champion",
+        "Read the re-score setting",
+        "Re-score after promotion?",
+        "Re-score the portfolio",
         "Notify",
         "Training finished",
     ]
+    sfn = loaded_cloud.client("stepfunctions")
+    items = [
+        sfn.describe_map_run(mapRunArn=r["mapRunArn"])["itemCounts"]
+        for r in sfn.list_map_runs(executionArn=first["executionArn"])["mapRuns"]
+    ]
+    # fast_models.yaml, two folds: three candidates x one combination; then the logistic
+    # regression's second imbalance option
+    assert sorted((c["total"], c["succeeded"]) for c in items) == [(2, 2), (6, 6)]
     registry = _registry()
     champion = registry.require_champion()
     assert champion.metrics["auc"] > 0.75
@@ -66,6 +86,15 @@ def test_first_run_promotes_and_an_equal_rerun_is_rejected(loaded_cloud: LocalCl
     }
     assert {"model.bin", "metrics.json", "feature_schema.json", "model_card.html"} <= names
 
+    rescore = loaded_cloud.executions("RescoreStateMachine")
+    assert "rescore_error" not in json.loads(first["output"]), json.loads(first["output"])[
+        "rescore_error"
+    ]
+    assert [r["name"] for r in rescore] == [f"rescore-promotion-{champion.version}"]
+    rescored = loaded_cloud.wait_for_execution(rescore[0]["executionArn"])
+    assert rescored["status"] == "SUCCEEDED", rescored.get("cause")
+    assert json.loads(rescored["output"])["rows_scored"] == 2000
+
     # WHEN the same data trains again (a candidate no better than the champion)
     second = loaded_cloud.wait_for_execution(loaded_cloud.start_training())
 
@@ -73,6 +102,7 @@ def test_first_run_promotes_and_an_equal_rerun_is_rejected(loaded_cloud: LocalCl
     assert second["status"] == "SUCCEEDED", second.get("cause")
     assert "Record rejection" in entered_states(history(loaded_cloud, second["executionArn"]))
     assert registry.require_champion().version == champion.version
+    assert len(loaded_cloud.executions("RescoreStateMachine")) == 1  # no promotion, no re-score
     rejected = [v for v in registry.versions() if v.status == "rejected"]
     assert len(rejected) == 1 and "does not beat the champion" in (rejected[0].reason or "")
 

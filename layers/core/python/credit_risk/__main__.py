@@ -2,11 +2,15 @@
 
     python -m credit_risk mint-token --subject alice@lender --role scorer --ttl 3600
     python -m credit_risk verify-audit [--database-url URL] [--anchor SEQ:HASH]
+    python -m credit_risk redrive EXECUTION_ARN
 
 ``mint-token`` signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or
 ``API_TOKEN_KEY``); ``verify-audit`` checks the audit trail's hash chain of the configured
-(or given) database and exits with 1 when it is broken. These sit above the composition
-root (:mod:`credit_risk.runtime`), the only place that turns settings into adapters.
+(or given) database and exits with 1 when it is broken; ``redrive`` redrives a failed
+execution in AWS (RedriveExecution: a re-score's Map re-runs only its failed chunks; the
+local cloud, whose moto lacks it, has ``./run redrive`` with the same semantics). These
+sit above the composition root (:mod:`credit_risk.runtime`), the only place that turns
+settings into adapters.
 """
 
 from __future__ import annotations
@@ -59,7 +63,24 @@ def verify_audit_command(argv: list[str] | None = None) -> int:
     return 0 if report.ok else 1
 
 
-COMMANDS = {"mint-token": mint_token_command, "verify-audit": verify_audit_command}
+def redrive_command(argv: list[str] | None = None) -> int:
+    """Redrive a failed execution (within AWS's 14-day redrive window)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m credit_risk redrive", description="Redrive a failed execution in AWS."
+    )
+    parser.add_argument("execution_arn")
+    args = parser.parse_args(argv)
+    from credit_risk.runtime import get_runtime
+
+    print(f"redriven at {get_runtime().workflows.redrive(args.execution_arn)}")
+    return 0
+
+
+COMMANDS = {
+    "mint-token": mint_token_command,
+    "verify-audit": verify_audit_command,
+    "redrive": redrive_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,3 +102,24 @@ class ReconciliationError(CreditRiskError):
 class RescoreToleranceExceededError(CreditRiskError):
     """More of a re-score run failed than its tolerance allows: too many chunks without a
     result, or a chunk that refused too many of its rows."""
+
+
+class SearchIncompleteError(CreditRiskError):
+    """Items of a fanned-out training search left no result (they failed or never ran)."""
+
+
+def describe_failure(exc: BaseException) -> dict[str, str]:
+    """The error name and a one-line cause for a record ops read (a Map item's failure).
+
+    Our own errors say what went wrong in words chosen not to hold personal values; any
+    other error gives its first line (capped) and where it was raised.
+    """
+    text = str(exc).strip()
+    cause = text.splitlines()[0][:300] if text else ""
+    if not isinstance(exc, CreditRiskError):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            cause = f"{cause} (in {tb.tb_frame.f_code.co_name})".strip()
+    return {"error": type(exc).__name__, "cause": cause}

@@ -40,7 +40,6 @@ import json
 import secrets
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -75,12 +74,12 @@ from credit_risk.decisions.columnar import (
 from credit_risk.decisions.policy import DecisionPolicy
 from credit_risk.decisions.scoring import LoadedModel
 from credit_risk.errors import (
-    CreditRiskError,
     NotFoundError,
     ReconciliationError,
     RescoreToleranceExceededError,
     TransientError,
     ValidationError,
+    describe_failure,
 )
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import Registry
@@ -484,23 +483,12 @@ def _record_failure(
     store: ObjectStore, bucket: str, key: str, item: ChunkItem, exc: BaseException
 ) -> None:
     """Leave the attempt's error and cause where ops and reconcile look (best effort)."""
-    cause = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    if not isinstance(exc, CreditRiskError):
-        frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-        where = f" at {frame[0].name}" if frame else ""
-        cause = f"{cause}{where}"
+    record = {"run_id": item.run_id, "chunk": item.chunk, "status": "failed"}
     try:
         store.put_json(
             bucket,
             key,
-            {
-                "run_id": item.run_id,
-                "chunk": item.chunk,
-                "status": "failed",
-                "error": type(exc).__name__,
-                "cause": cause,
-                "failed_at": datetime.now(UTC).isoformat(),
-            },
+            {**record, **describe_failure(exc), "failed_at": datetime.now(UTC).isoformat()},
         )
     except Exception as other:  # the original error is what matters; never mask it
         logger.warning("cannot record chunk failure", extra={"error": type(other).__name__})

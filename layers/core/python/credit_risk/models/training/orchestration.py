@@ -28,14 +28,30 @@ from credit_risk.contract.files import load_yaml_model
 from credit_risk.data.drift import baseline_summary
 from credit_risk.db import schema
 from credit_risk.db.bulk import read_frame
-from credit_risk.errors import ArtifactIntegrityError, InsufficientDataError
+from credit_risk.errors import (
+    ArtifactIntegrityError,
+    InsufficientDataError,
+    NotFoundError,
+    SearchIncompleteError,
+    describe_failure,
+)
 from credit_risk.models.card import render_model_card
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
+from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import load_training_config
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.metrics import ranking_metrics
-from credit_risk.models.training.trainer import split_holdout, train_one
+from credit_risk.models.training.trainer import (
+    FoldResult,
+    SearchItem,
+    SearchStage,
+    cross_validate_item,
+    fit_from_folds,
+    grid_items,
+    imbalance_items,
+    split_holdout,
+)
 
 MIN_TRAINING_ROWS = 200
 
@@ -134,7 +150,161 @@ def read_snapshot(store: ObjectStore, uri: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- train
 
 
-def train_candidate(
+def _write_candidate(
+    store: ObjectStore,
+    bucket: str,
+    run_id: str,
+    fitted: FittedCandidate,
+    contract: Contract,
+    X: pd.DataFrame,
+) -> dict[str, Any]:
+    lean = to_lean(fitted, contract, check=X.head(200))
+    body = lean.to_bytes()
+    prefix = f"runs/{run_id}/{fitted.name}"
+    artifact_uri = store.put(bucket, f"{prefix}/model.bin", body)
+    summary = fitted.summary()
+    metrics_uri = store.put_json(bucket, f"{prefix}/metrics.json", summary)
+    return {
+        "candidate": fitted.name,
+        "artifact_uri": artifact_uri,
+        "artifact_sha256": sha256_hex(body),
+        "metrics_uri": metrics_uri,
+        "auc": fitted.metrics["auc"],
+        "seconds": round(fitted.seconds, 2),
+    }
+
+
+# --------------------------------------------------------------------------- search
+
+SEARCH_STAGES: tuple[SearchStage, ...] = ("grid", "imbalance")
+
+
+def _search_key(run_id: str, what: str) -> str:
+    return f"runs/{run_id}/search/{what}"
+
+
+_snapshot_cache: dict[str, pd.DataFrame] = {}
+
+
+def _snapshot_inputs(
+    store: ObjectStore, contract: Contract, uri: str
+) -> tuple[pd.DataFrame, Any, Any]:
+    """(features, targets, event dates) of a snapshot, read once per container."""
+    frame = _snapshot_cache.get(uri)
+    if frame is None:
+        frame = read_snapshot(store, uri)
+        _snapshot_cache.clear()
+        _snapshot_cache[uri] = frame
+    return frame[contract.features], frame["target"].to_numpy(), frame["event_date"]
+
+
+def _stage_results(
+    store: ObjectStore, bucket: str, run_id: str, stage: SearchStage
+) -> list[tuple[SearchItem, FoldResult]]:
+    """A stage's items with their fold results; SearchIncompleteError for any missing."""
+    items = [
+        SearchItem.from_dict(i)
+        for i in json.loads(store.get(bucket, _search_key(run_id, f"{stage}.json")))
+    ]
+    found, missing = [], []
+    for item in items:
+        key = _search_key(run_id, f"results/{item.name}")
+        try:
+            record = json.loads(store.get(bucket, f"{key}.json"))
+        except NotFoundError:
+            record = {"status": "missing"}
+        if record["status"] != "succeeded":
+            missing.append(f"{item.name} ({record.get('error', 'no result')})")
+            continue
+        arrays = np.load(io.BytesIO(store.get(bucket, f"{key}.npz")))
+        found.append(
+            (
+                item,
+                FoldResult(
+                    item.fold,
+                    arrays["valid"],
+                    arrays["margins"],
+                    float(record["auc"]),
+                    float(record["seconds"]),
+                ),
+            )
+        )
+    if missing:
+        raise SearchIncompleteError(
+            f"{len(missing)} of {len(items)} {stage} items left no result: "
+            + ", ".join(missing[:5])
+        )
+    return found
+
+
+def plan_search(
+    *,
+    store: ObjectStore,
+    bucket: str,
+    snapshot_info: dict[str, Any],
+    stage: SearchStage,
+    settings: dict[str, Any] | None = None,
+    cv: tuple[int, int] | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Write the manifest of one search stage's items (candidate x configuration x fold)."""
+    run_id, names = snapshot_info["run_id"], list(snapshot_info["candidates"])
+    if stage == "grid":
+        items = grid_items(names, config=config_path, cv=cv)
+    else:
+        grid = _stage_results(store, bucket, run_id, "grid")
+        items = imbalance_items(names, grid, config=config_path, cv=cv)
+    key = _search_key(run_id, f"{stage}.json")
+    base = {"run_id": run_id, "snapshot_uri": snapshot_info["snapshot_uri"]}
+    base["step"] = "cross_validate"
+    store.put_json(bucket, key, [{**base, **item.to_dict()} for item in items])
+    concurrency = int((settings or {}).get("max_concurrency") or 20)
+    logger.info("search stage planned", extra={"stage": stage, "items": len(items)})
+    return {
+        "stage": stage,
+        "items": len(items),
+        "manifest": {"bucket": bucket, "key": key},
+        "max_concurrency": concurrency,
+    }
+
+
+def search_item(
+    *,
+    contract: Contract,
+    store: ObjectStore,
+    bucket: str,
+    event: dict[str, Any],
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Run one search item (a Map item): fit its fold, keep its margins and AUC in S3."""
+    item = SearchItem.from_dict(event)
+    key = _search_key(event["run_id"], f"results/{item.name}")
+    try:
+        X, y, dates = _snapshot_inputs(store, contract, event["snapshot_uri"])
+        result = cross_validate_item(
+            contract, X, y, dates, item, config=config_path, seed=seed, cv=cv
+        )
+        buffer = io.BytesIO()
+        np.savez(buffer, valid=result.valid, margins=result.margins)
+        store.put(bucket, f"{key}.npz", buffer.getvalue())
+    except Exception as exc:
+        failure = {"item": item.name, "status": "failed", **describe_failure(exc)}
+        store.put_json(bucket, f"{key}.json", failure)
+        raise
+    summary = {
+        "item": item.name,
+        "status": "succeeded",
+        "auc": result.auc,
+        "seconds": round(result.seconds, 4),
+        "rows": int(len(result.valid)),
+    }
+    store.put_json(bucket, f"{key}.json", summary)
+    return summary
+
+
+def fit_candidate(
     *,
     contract: Contract,
     store: ObjectStore,
@@ -146,34 +316,28 @@ def train_candidate(
     cv: tuple[int, int] | None = None,
     config_path: str | None = None,
 ) -> dict[str, Any]:
-    """Train one candidate on a snapshot; write its lean model and metrics under the run."""
-    frame = read_snapshot(store, snapshot_uri)
-    X = frame[contract.features]
-    fitted = train_one(
+    """Finish a candidate from its search items: choose, calibrate, refit, evaluate; write
+    its lean model and metrics under the run, for "Evaluate and compare"."""
+    results = [
+        pair
+        for stage in SEARCH_STAGES
+        for pair in _stage_results(store, bucket, run_id, stage)
+        if pair[0].candidate == candidate
+    ]
+    X, y, dates = _snapshot_inputs(store, contract, snapshot_uri)
+    fitted = fit_from_folds(
         contract,
         candidate,
         X,
-        frame["target"].to_numpy(),
-        frame["event_date"],
+        y,
+        dates,
+        results,
         config=config_path,
         seed=seed,
         cv=cv,
         progress=lambda line: logger.info(line, extra={"candidate": candidate}),
     )
-    lean = to_lean(fitted, contract, check=X.head(200))
-    body = lean.to_bytes()
-    prefix = f"runs/{run_id}/{candidate}"
-    artifact_uri = store.put(bucket, f"{prefix}/model.bin", body)
-    summary = fitted.summary()
-    metrics_uri = store.put_json(bucket, f"{prefix}/metrics.json", summary)
-    return {
-        "candidate": candidate,
-        "artifact_uri": artifact_uri,
-        "artifact_sha256": sha256_hex(body),
-        "metrics_uri": metrics_uri,
-        "auc": fitted.metrics["auc"],
-        "seconds": round(fitted.seconds, 2),
-    }
+    return _write_candidate(store, bucket, run_id, fitted, contract, X)
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -298,6 +298,81 @@ class _Trial:
         }
 
 
+@dataclass
+class _Problem:
+    """One candidate's training problem on a split: its parts, folds and pipelines."""
+
+    name: str
+    spec: CandidateSpec
+    cfg: TrainingConfig
+    contract: Contract
+    split: HoldoutSplit
+    X_tr: pd.DataFrame
+    y_tr: np.ndarray
+    X_ho: pd.DataFrame
+    y_ho: np.ndarray
+    folds: int
+    repeats: int
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    pos_weight: float
+    seed: int
+
+    def make(self, params: dict[str, Any], imbalance: ImbalanceOption) -> Any:
+        """A fresh pipeline for one configuration."""
+        return build_pipeline(
+            self.spec.estimator,
+            self.contract.numeric_features,
+            self.contract.categorical_features,
+            params,
+            imbalance,
+            pos_weight=self.pos_weight,
+            seed=self.seed,
+            threads=self.cfg.threads,
+        )
+
+
+def _problem(
+    contract: Contract,
+    name: str,
+    cfg: TrainingConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: HoldoutSplit,
+    *,
+    seed: int,
+    cv: tuple[int, int] | None,
+) -> _Problem:
+    spec = cfg.candidate(name)
+    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+    if folds < 2 or repeats < 1:
+        raise ValidationError(f"cv must be (folds >= 2, repeats >= 1), got {cv}")
+    X_tr, y_tr = X.iloc[split.train].reset_index(drop=True), y[split.train]
+    X_ho, y_ho = X.iloc[split.holdout].reset_index(drop=True), y[split.holdout]
+    _require_classes(y_tr, "the training part", max(MIN_CLASS_ROWS, 2 * folds))
+    _require_classes(y_ho, "the holdout", 1)
+    splits = list(
+        RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(
+            np.zeros(len(y_tr)), y_tr
+        )
+    )
+    return _Problem(
+        name=name,
+        spec=spec,
+        cfg=cfg,
+        contract=contract,
+        split=split,
+        X_tr=X_tr,
+        y_tr=y_tr,
+        X_ho=X_ho,
+        y_ho=y_ho,
+        folds=folds,
+        repeats=repeats,
+        splits=splits,
+        pos_weight=float(np.sum(y_tr == 0) / np.sum(y_tr == 1)),
+        seed=seed,
+    )
+
+
 def _train_on_split(
     contract: Contract,
     name: str,
@@ -311,40 +386,23 @@ def _train_on_split(
     say: Progress,
 ) -> FittedCandidate:
     started = time.perf_counter()
-    spec = cfg.candidate(name)
-    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
-    if folds < 2 or repeats < 1:
-        raise ValidationError(f"cv must be (folds >= 2, repeats >= 1), got {cv}")
-    X_tr, y_tr = X.iloc[split.train].reset_index(drop=True), y[split.train]
-    X_ho, y_ho = X.iloc[split.holdout].reset_index(drop=True), y[split.holdout]
-    _require_classes(y_tr, "the training part", max(MIN_CLASS_ROWS, 2 * folds))
-    _require_classes(y_ho, "the holdout", 1)
-    pos_weight = float(np.sum(y_tr == 0) / np.sum(y_tr == 1))
+    problem = _problem(contract, name, cfg, X, y, split, seed=seed, cv=cv)
+    trials = _search(problem, say)
+    return _finish(problem, trials, say, started)
 
-    def make(params: dict[str, Any], imbalance: ImbalanceOption) -> Any:
-        return build_pipeline(
-            spec.estimator,
-            contract.numeric_features,
-            contract.categorical_features,
-            params,
-            imbalance,
-            pos_weight=pos_weight,
-            seed=seed,
-            threads=cfg.threads,
-        )
 
-    splits = list(
-        RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(
-            np.zeros(len(y_tr)), y_tr
-        )
-    )
-    trials = _search(name, spec, make, X_tr, y_tr, splits, folds, say)
+def _finish(
+    problem: _Problem, trials: list[_Trial], say: Progress, started: float
+) -> FittedCandidate:
+    """Choose the best configuration, calibrate it, refit it and evaluate it."""
+    name, cfg, contract, seed = problem.name, problem.cfg, problem.contract, problem.seed
+    X_tr, y_tr, X_ho, y_ho = problem.X_tr, problem.y_tr, problem.X_ho, problem.y_ho
     chosen = max(trials, key=lambda t: t.run.auc_mean)  # first of equals: simplest option
     say(f"[{name}] chose {_label(chosen)}: CV AUC {chosen.run.auc_mean:.4f}")
 
     # Calibration and cutoff from out-of-fold margins of the chosen configuration.
     stacked = chosen.run.margins.reshape(-1)
-    y_stacked = np.tile(y_tr, repeats)
+    y_stacked = np.tile(y_tr, problem.repeats)
     method = cfg.calibration_for(name)
     if method == "auto":
         method = choose_calibration(stacked, y_stacked, seed=seed)
@@ -355,11 +413,11 @@ def _train_on_split(
         cutoff = float(cfg.cutoff.pd)
     else:
         cutoff = m.max_f1_cutoff(y_stacked, oof_pd)
-    cv_metrics = _cv_metrics(chosen.run, y_tr, splits, folds, method, cutoff, seed)
+    cv_metrics = _cv_metrics(chosen.run, y_tr, problem.splits, problem.folds, method, cutoff, seed)
 
     # Refit on the whole training part, then evaluate on the holdout.
     t0 = time.perf_counter()
-    pipeline = make(chosen.params, chosen.imbalance)
+    pipeline = problem.make(chosen.params, chosen.imbalance)
     pipeline.fit(X_tr, y_tr)
     column_means = np.asarray(pipeline.named_steps["prepare"].transform(X_tr).mean(axis=0))
     model = CalibratedModel(pipeline, calibration, column_means=column_means)
@@ -384,12 +442,12 @@ def _train_on_split(
         "n_train": int(len(y_tr)),
         "n_holdout": int(len(y_ho)),
         "default_rate": float(np.mean(y_tr)),
-        "holdout_kind": split.kind,
+        "holdout_kind": problem.split.kind,
         "feature_importance": importance,
-        "cv": {"folds": folds, "repeats": repeats, **cv_metrics},
+        "cv": {"folds": problem.folds, "repeats": problem.repeats, **cv_metrics},
     }
-    if split.first_holdout_date is not None:
-        metrics["first_holdout_date"] = split.first_holdout_date
+    if problem.split.first_holdout_date is not None:
+        metrics["first_holdout_date"] = problem.split.first_holdout_date
     params = {
         "estimator_params": dict(chosen.params),
         "imbalance": chosen.imbalance.label,
@@ -401,12 +459,12 @@ def _train_on_split(
     say(
         f"[{name}] holdout AUC {holdout['auc']:.4f}, Brier {holdout['brier']:.4f}, "
         f"mean PD {holdout['mean_pd']:.3f} vs default rate {np.mean(y_ho):.3f} "
-        f"({split.kind}, {len(y_ho)} rows); calibration {method}, cutoff {cutoff:.3f}; "
+        f"({problem.split.kind}, {len(y_ho)} rows); calibration {method}, cutoff {cutoff:.3f}; "
         f"{seconds:.1f} s"
     )
     return FittedCandidate(
         name=name,
-        estimator=spec.estimator,
+        estimator=problem.spec.estimator,
         model=model,
         params=params,
         metrics=metrics,
@@ -415,32 +473,19 @@ def _train_on_split(
     )
 
 
-def _search(
-    name: str,
-    spec: CandidateSpec,
-    make: Callable[[dict[str, Any], ImbalanceOption], Any],
-    X: pd.DataFrame,
-    y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    folds: int,
-    say: Progress,
-) -> list[_Trial]:
+def _search(problem: _Problem, say: Progress) -> list[_Trial]:
     """Stage 1: the grid with the first imbalance option; stage 2: the best with the rest."""
+    spec = problem.spec
     grid = spec.grid()
     total = len(grid) + len(spec.imbalance) - 1
     trials: list[_Trial] = []
 
     def run(params: dict[str, Any], imbalance: ImbalanceOption) -> _Trial:
-        searched = {k: params[k] for k in spec.search}
-        trial = _Trial(
-            params,
-            imbalance,
-            _cross_validate(make, params, imbalance, X, y, splits, folds),
-            searched,
-        )
+        folds = [_fold(problem, params, imbalance, k) for k in range(len(problem.splits))]
+        trial = _trial(problem, params, imbalance, folds)
         trials.append(trial)
         say(
-            f"[{name}] {len(trials)}/{total} {_label(trial)}: CV AUC "
+            f"[{problem.name}] {len(trials)}/{total} {_label(trial)}: CV AUC "
             f"{trial.run.auc_mean:.4f} ± {trial.run.auc_std:.4f} ({trial.run.seconds:.1f} s)"
         )
         return trial
@@ -452,26 +497,51 @@ def _search(
     return trials
 
 
-def _cross_validate(
-    make: Callable[[dict[str, Any], ImbalanceOption], Any],
+@dataclass(frozen=True)
+class FoldResult:
+    """One configuration fitted on one training fold and scored on its validation rows."""
+
+    fold: int
+    valid: np.ndarray
+    margins: np.ndarray
+    auc: float
+    seconds: float
+
+
+def _fold(
+    problem: _Problem, params: dict[str, Any], imbalance: ImbalanceOption, k: int
+) -> FoldResult:
+    started = time.perf_counter()
+    train_idx, valid_idx = problem.splits[k]
+    pipeline = problem.make(params, imbalance)
+    pipeline.fit(problem.X_tr.iloc[train_idx], problem.y_tr[train_idx])
+    margin = np.asarray(raw_margin(pipeline, problem.X_tr.iloc[valid_idx]), dtype=np.float64)
+    auc = float(roc_auc_score(problem.y_tr[valid_idx], margin))
+    return FoldResult(k, valid_idx, margin, auc, time.perf_counter() - started)
+
+
+def _trial(
+    problem: _Problem,
     params: dict[str, Any],
     imbalance: ImbalanceOption,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    folds: int,
-) -> _CvRun:
-    started = time.perf_counter()
-    repeats = len(splits) // folds
-    margins = np.full((repeats, len(y)), np.nan)
-    aucs = []
-    for k, (train_idx, valid_idx) in enumerate(splits):
-        pipeline = make(params, imbalance)
-        pipeline.fit(X.iloc[train_idx], y[train_idx])
-        margin = raw_margin(pipeline, X.iloc[valid_idx])
-        margins[k // folds, valid_idx] = margin
-        aucs.append(float(roc_auc_score(y[valid_idx], margin)))
-    return _CvRun(margins=margins, fold_auc=aucs, seconds=time.perf_counter() - started)
+    folds: Sequence[FoldResult],
+) -> _Trial:
+    """A configuration's cross-validation, assembled from its folds (in any order)."""
+    ordered = sorted(folds, key=lambda f: f.fold)
+    if [f.fold for f in ordered] != list(range(len(problem.splits))):
+        raise ValidationError(
+            f"[{problem.name}] cross-validation needs folds 0..{len(problem.splits) - 1}, "
+            f"got {[f.fold for f in ordered]}"
+        )
+    margins = np.full((problem.repeats, len(problem.y_tr)), np.nan)
+    for f in ordered:
+        margins[f.fold // problem.folds, f.valid] = f.margins
+    run = _CvRun(
+        margins=margins,
+        fold_auc=[f.auc for f in ordered],
+        seconds=sum(f.seconds for f in ordered),
+    )
+    return _Trial(params, imbalance, run, {k: params[k] for k in problem.spec.search})
 
 
 def _cv_metrics(
@@ -533,3 +603,165 @@ def _describe_split(split: HoldoutSplit, y: np.ndarray) -> str:
 def _label(trial: _Trial) -> str:
     shown = " ".join(f"{k}={v}" for k, v in trial.searched.items())
     return f"{shown} imbalance={trial.imbalance.label}".strip()
+
+
+# --- the search fanned out ---------------------------------------------------------------
+#
+# The training state machine runs the search as items of a Distributed Map: each item is
+# one configuration of one candidate fitted on one cross-validation fold. Stage "grid"
+# holds every parameter combination with the first imbalance option; stage "imbalance"
+# the best combination with each other option; then each candidate is finished (chosen,
+# calibrated, refitted, evaluated) from its items' fold results. Every function here
+# recomputes the same deterministic split and folds, so the fanned-out search chooses and
+# fits exactly what :func:`train_one` does in one process (a test holds them equal).
+
+SearchStage = Literal["grid", "imbalance"]
+
+
+@dataclass(frozen=True)
+class SearchItem:
+    """One item of the fanned-out search: a candidate's configuration on one fold."""
+
+    candidate: str
+    stage: SearchStage
+    trial: int
+    params: dict[str, Any]
+    imbalance: ImbalanceOption
+    fold: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (a Map item)."""
+        return {
+            "candidate": self.candidate,
+            "stage": self.stage,
+            "trial": self.trial,
+            "params": self.params,
+            "imbalance": self.imbalance.model_dump(),
+            "fold": self.fold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchItem:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            candidate=str(data["candidate"]),
+            stage=data["stage"],
+            trial=int(data["trial"]),
+            params=dict(data["params"]),
+            imbalance=ImbalanceOption.model_validate(data["imbalance"]),
+            fold=int(data["fold"]),
+        )
+
+    @property
+    def name(self) -> str:
+        """``<candidate>/<stage>-<trial>-<fold>``: where its result is kept."""
+        return f"{self.candidate}/{self.stage}-{self.trial:03d}-{self.fold:02d}"
+
+
+def _fold_count(cfg: TrainingConfig, cv: tuple[int, int] | None) -> int:
+    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+    return folds * repeats
+
+
+def grid_items(
+    names: Sequence[str], *, config: ConfigSource = None, cv: tuple[int, int] | None = None
+) -> list[SearchItem]:
+    """Stage "grid": every parameter combination of every candidate, on every fold."""
+    cfg = load_training_config(config)
+    n = _fold_count(cfg, cv)
+    return [
+        SearchItem(name, "grid", t, params, cfg.candidate(name).imbalance[0], k)
+        for name in names
+        for t, params in enumerate(cfg.candidate(name).grid())
+        for k in range(n)
+    ]
+
+
+def _mean_auc(folds: Sequence[tuple[SearchItem, FoldResult]]) -> float:
+    return float(np.mean([f.auc for _, f in sorted(folds, key=lambda p: p[1].fold)]))
+
+
+def imbalance_items(
+    names: Sequence[str],
+    grid: Sequence[tuple[SearchItem, FoldResult]],
+    *,
+    config: ConfigSource = None,
+    cv: tuple[int, int] | None = None,
+) -> list[SearchItem]:
+    """Stage "imbalance": each candidate's best grid configuration (by mean fold AUC,
+    first of equals) with each of its other imbalance options, on every fold."""
+    cfg = load_training_config(config)
+    n = _fold_count(cfg, cv)
+    items = []
+    for name in names:
+        spec = cfg.candidate(name)
+        by_trial: dict[int, list[tuple[SearchItem, FoldResult]]] = {}
+        for item, result in grid:
+            if item.candidate == name:
+                by_trial.setdefault(item.trial, []).append((item, result))
+        if len(by_trial) != len(spec.grid()):
+            raise ValidationError(f"[{name}] the grid stage is incomplete")
+        best = max(sorted(by_trial), key=lambda t: _mean_auc(by_trial[t]))
+        params = by_trial[best][0][0].params
+        for j, option in enumerate(spec.imbalance[1:], start=1):
+            trial = len(spec.grid()) + j - 1
+            items += [SearchItem(name, "imbalance", trial, params, option, k) for k in range(n)]
+    return items
+
+
+def cross_validate_item(
+    contract: Contract,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray | pd.Series,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None,
+    item: SearchItem,
+    *,
+    config: ConfigSource = None,
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+) -> FoldResult:
+    """Fit one item's configuration on its training fold; score its validation rows."""
+    cfg = load_training_config(config)
+    X, y_arr = _prepare_inputs(contract, X, y, event_dates)
+    split = split_holdout(y_arr, event_dates, fraction=cfg.holdout_fraction, seed=seed)
+    problem = _problem(contract, item.candidate, cfg, X, y_arr, split, seed=seed, cv=cv)
+    return _fold(problem, item.params, item.imbalance, item.fold)
+
+
+def fit_from_folds(
+    contract: Contract,
+    name: str,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray | pd.Series,
+    event_dates: Sequence[Any] | np.ndarray | pd.Series | None,
+    results: Sequence[tuple[SearchItem, FoldResult]],
+    *,
+    config: ConfigSource = None,
+    seed: int = 42,
+    cv: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+) -> FittedCandidate:
+    """Finish a candidate from its items' fold results: choose, calibrate, refit, evaluate
+    (what :func:`train_one` does after its search)."""
+    started = time.perf_counter()
+    say = progress or _quiet
+    cfg = load_training_config(config)
+    X, y_arr = _prepare_inputs(contract, X, y, event_dates)
+    split = split_holdout(y_arr, event_dates, fraction=cfg.holdout_fraction, seed=seed)
+    problem = _problem(contract, name, cfg, X, y_arr, split, seed=seed, cv=cv)
+    by_trial: dict[int, list[tuple[SearchItem, FoldResult]]] = {}
+    for item, result in results:
+        if item.candidate == name:
+            by_trial.setdefault(item.trial, []).append((item, result))
+    expected = len(problem.spec.grid()) + len(problem.spec.imbalance) - 1
+    if sorted(by_trial) != list(range(expected)):
+        raise ValidationError(
+            f"[{name}] the search needs trials 0..{expected - 1}, got {sorted(by_trial)}"
+        )
+    trials = []
+    for t in sorted(by_trial):
+        first = by_trial[t][0][0]
+        trial = _trial(problem, first.params, first.imbalance, [f for _, f in by_trial[t]])
+        trials.append(trial)
+        say(f"[{name}] {t + 1}/{expected} {_label(trial)}: CV AUC {trial.run.auc_mean:.4f}")
+    return _finish(problem, trials, say, started)
