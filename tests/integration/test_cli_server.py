@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import to_csv_bytes
-from credit_risk_local import cli
 from credit_risk.runtime import get_runtime
+from credit_risk_local import cli
 from credit_risk_local.cloud import LocalCloud
 from fixtures.champion import register_models, trained_models
 from fixtures.portfolio import load_portfolio

@@ -246,3 +246,15 @@ def test_a_portfolio_upload_is_rescored_not_ingested(cloud: LocalCloud) -> None:
     assert output["refused_rows"][0]["reason"] == "loan_amount: below minimum 100"
     assert not cloud.executions("PipelineStateMachine")
     assert _rescores_per_loan(_champion()) == (499, 499)
+
+
+def test_the_dashboard_lists_rescore_runs(book: LocalCloud) -> None:
+    # GIVEN a re-score run
+    run = _rescore(book)
+
+    # WHEN a viewer opens the dashboard
+    page = get_runtime().monitor().render_latest()
+
+    # THEN its runs table shows the run, by machine, name and status
+    assert "pipeline, training and re-score runs" in page
+    assert run["name"] in page and "rescore" in page and "SUCCEEDED" in page

@@ -89,7 +89,9 @@ class RiskScoreBody(BaseModel):
     expected_loss: float | None
     reasons: list[Reason]
     model_version: str
-    source: str = Field(description="batch (the pipeline) or api (a predict call)")
+    source: str = Field(
+        description="batch (the pipeline), api (a predict call) or rescore (a re-score of the book)"
+    )
     scored_at: str = Field(json_schema_extra={"format": "date-time"})
 
 
@@ -166,7 +168,7 @@ class ChampionChangeBody(BaseModel):
 class Execution(BaseModel):
     """One pipeline or training execution."""
 
-    machine: Literal["pipeline", "training"]
+    machine: Literal["pipeline", "training", "rescore"]
     name: str
     execution_arn: str
     status: str
@@ -281,7 +283,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/executions", "GET"): Operation(
         "Pipeline and training executions",
-        "The newest Step Functions executions of the pipeline and training machines.",
+        "The newest Step Functions executions of the pipeline, training and re-score machines.",
         ExecutionsBody,
         (400,),
         query=ExecutionsQuery,

@@ -189,10 +189,10 @@ class PromoteRequest(BaseModel):
 
 
 class ExecutionsQuery(BaseModel):
-    """Which pipeline and training executions to list."""
+    """Which pipeline, training and re-score executions to list."""
 
     model_config = _FORBID
-    machine: Literal["pipeline", "training"] | None = None
+    machine: Literal["pipeline", "training", "rescore"] | None = None
     status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 

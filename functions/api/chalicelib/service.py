@@ -43,7 +43,11 @@ from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
 from credit_risk.runtime import Runtime, get_runtime
 
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
-MACHINES = {"pipeline": "pipeline_state_machine_arn", "training": "training_state_machine_arn"}
+MACHINES = {
+    "pipeline": "pipeline_state_machine_arn",
+    "training": "training_state_machine_arn",
+    "rescore": "rescore_state_machine_arn",
+}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -402,6 +402,19 @@ def _replace_scores(engine: Engine, item: ChunkItem, scored: pa.Table, scored_at
         ) from exc
 
 
+class _Stopwatch:
+    """Seconds spent in each part of a chunk (read, decide, S3, database)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 4)
+        self._last = now
+
+
 def _parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
@@ -424,6 +437,7 @@ def score_chunk(
     keys = _keys(item.run_id)
     result_key = f"{keys['results']}{item.chunk}.json"
     started = time.perf_counter()
+    clock = _Stopwatch()
     try:
         loaded = _load_model(registry, item.model_version)
         source = item.source
@@ -431,16 +445,21 @@ def score_chunk(
             table, early = _read_analytics(engine, contract, policy, source), None
         else:
             table, early = _read_object(store, contract, policy, source, pseudonym_key)
+        clock.lap("read")
         decided = ColumnarScorer(loaded, contract, policy).decide(table)
         refused = decided.refused
         if early is not None and early.num_rows:
             refused = pa.concat_tables([early, refused.cast(early.schema)])
+        clock.lap("decide")
         scored_at = datetime.now(UTC)
         scores_uri = store.put(
             bucket, f"{keys['scores']}{item.chunk}.parquet", _parquet(decided.scored)
         )
+        clock.lap("s3")
         _replace_scores(engine, item, decided.scored, scored_at)
+        clock.lap("database")
         result = _result(item, decided, refused, scores_uri, time.perf_counter() - started)
+        result["timings"] = clock.laps
     except Exception as exc:
         _record_failure(store, bucket, result_key, item, exc)
         raise
