@@ -186,6 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"loans at {oracle:.4f} (ratio {evaluation['candidate_auc'] / oracle:.3f})"
         )
         console.info(f"promoted: {evaluation['reason']}")
+        _demo_rescore(cloud, console)
 
         console.step("Uploading applications/new.csv → pipeline scores them with the champion")
         scored = upload_and_watch(cloud, "applications/new.csv", _csv_bytes(recent), console)
@@ -211,6 +212,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "tests             ./run tests"
     )
     return 0
+
+
+def _demo_rescore(cloud: Any, console: Console) -> None:
+    """The re-score the promotion started (the training machine's last step)."""
+    runs = cloud.executions("RescoreStateMachine")
+    if not runs:
+        return
+    done = cloud.wait_for_execution(runs[0]["executionArn"])
+    if done["status"] != "SUCCEEDED":
+        console.info(f"re-score {done['name']} {done['status']}: {done.get('error')}")
+        return
+    out = json.loads(done["output"])
+    console.info(
+        f"re-scored the book with it: {out['rows_scored']:,} of {out['rows_in']:,} loans in "
+        f"{out['chunks']} chunks (Distributed Map), {out['rows_refused']:,} refused"
+    )
 
 
 def _holdout_oracle_auc(cloud: Any, snapshot: dict[str, Any], true_pd: Any) -> tuple[float, int]:
