@@ -15,8 +15,8 @@ free up (what a Distributed Map does), plus the measured per-item cost of readin
 snapshot; the stages follow each other.
 
 It also trains each candidate whole, in one process (what one Lambda per candidate did
-before the fan-out), and fits time and memory against rows (power law through the two
-largest sizes) to give the data size at which a Lambda's 15 minutes or 10 GB stop
+before the fan-out), and fits time and memory against rows (through the two
+largest sizes, linearly) to give the data size at which a Lambda's 15 minutes or 10 GB stop
 sufficing: for one whole candidate, and for the largest single item.
 Progress lines first, then one JSON object on the last line.
 """
@@ -28,7 +28,6 @@ import contextlib
 import heapq
 import io
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -146,11 +145,13 @@ def _size(rows: int, concurrency: list[int]) -> dict[str, Any]:
 
 
 def _rows_at(sizes: list[dict[str, Any]], value: Any, limit: float) -> int:
-    """Rows at which ``value(size)`` reaches ``limit``: a power law through the two largest
-    sizes (time and memory grow about linearly in rows, a little faster with SMOTE)."""
+    """Rows at which ``value(size)`` reaches ``limit``: a straight line (a fixed part plus a
+    part per row) through the two largest sizes; time and memory grow about linearly."""
     (r1, v1), (r2, v2) = [(s["rows"], value(s)) for s in sizes[-2:]]
-    slope = math.log(v2 / v1) / math.log(r2 / r1) if v2 > v1 > 0 else 1.0
-    return int(r2 * (limit / v2) ** (1 / max(slope, 0.5)))
+    per_row = (v2 - v1) / (r2 - r1)
+    if per_row <= 0:
+        return -1  # no growth measured: more sizes are needed
+    return int(r2 + (limit - v2) / per_row)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

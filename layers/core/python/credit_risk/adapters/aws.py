@@ -174,11 +174,6 @@ class Workflows:
         response = self._sfn.redrive_execution(executionArn=execution_arn)
         return str(response["redriveDate"])
 
-    def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
-        """Every Distributed Map run of an execution, as DescribeMapRun answers."""
-        runs = self._sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
-        return [self._sfn.describe_map_run(mapRunArn=r["mapRunArn"]) for r in runs]
-
 
 def read_secret(secret_id: str, region: str | None = None) -> dict[str, Any] | str:
     """A Secrets Manager secret: parsed JSON when it is JSON, else the string."""

@@ -390,17 +390,6 @@ def _refused(table: pa.Table, bad: np.ndarray, broken: list[tuple[np.ndarray, st
     )
 
 
-def empty_refusals() -> pa.Table:
-    """A refused-rows table with no rows."""
-    return pa.table(
-        {
-            ID: pa.array([], pa.string()),
-            "row_number": pa.array([], pa.int64()),
-            "reason": pa.array([], pa.string()),
-        }
-    )
-
-
 def summarise_reasons(refused: pa.Table) -> dict[str, int]:
     """How many refused rows each rule accounts for (a row may break several)."""
     counts: dict[str, int] = {}

@@ -131,6 +131,12 @@ class TrainingConfig(BaseModel):
     cutoff: CutoffPolicy = Field(default_factory=CutoffPolicy)
     importance_rows: int = Field(default=1000, ge=10)
     threads: int | None = Field(default=None, ge=1)
+    max_rows: int | None = Field(
+        default=None,
+        ge=1000,
+        description="Most matured loans one training run uses; a larger book is sampled "
+        "(stratified by outcome) so that every search item fits one Lambda.",
+    )
     candidates: dict[str, CandidateSpec] = Field(min_length=1)
 
     def candidate(self, name: str) -> CandidateSpec:

@@ -50,6 +50,7 @@ from credit_risk.models.training.trainer import (
     fit_from_folds,
     grid_items,
     imbalance_items,
+    sample_for_training,
     split_holdout,
 )
 
@@ -114,8 +115,11 @@ def snapshot(
     run_id: str,
     config_path: str | None = None,
 ) -> dict[str, Any]:
-    """Freeze the training data of a run in S3; refuse too little of it."""
-    frame = training_frame(engine, contract)
+    """Freeze the training data of a run in S3; refuse too little of it, and sample a book
+    larger than the configured ``max_rows`` (see :func:`sample_for_training`)."""
+    config = load_training_config(config_path)
+    matured = training_frame(engine, contract)
+    frame = sample_for_training(matured, "target", config.max_rows)
     defaults = int(frame["target"].sum()) if len(frame) else 0
     if len(frame) < MIN_TRAINING_ROWS or defaults < 20 or len(frame) - defaults < 20:
         raise InsufficientDataError(
@@ -129,9 +133,12 @@ def snapshot(
         pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
     ).hexdigest()
     uri = store.put(bucket, f"runs/{run_id}/training.parquet", body)
-    config = load_training_config(config_path)
-    logger.info("training snapshot", extra={"rows": len(frame), "defaults": defaults})
+    logger.info(
+        "training snapshot",
+        extra={"rows": len(frame), "defaults": defaults, "matured": len(matured)},
+    )
     return {
+        "matured_rows": len(matured),
         "run_id": run_id,
         "snapshot_uri": uri,
         "snapshot_hash": content_hash,

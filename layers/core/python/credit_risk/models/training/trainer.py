@@ -147,6 +147,22 @@ def _require_classes(y: np.ndarray, what: str, minimum: int = MIN_CLASS_ROWS) ->
         )
 
 
+def sample_for_training(
+    frame: pd.DataFrame, target: str, max_rows: int | None, *, seed: int = 42
+) -> pd.DataFrame:
+    """``frame`` itself when it has at most ``max_rows`` rows, else a sample of that many,
+    stratified by ``target`` (so the default rate holds), in the frame's own row order.
+
+    Every row keeps its date, so the out-of-time holdout still holds out the latest loans.
+    """
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    keep, _ = train_test_split(
+        np.arange(len(frame)), train_size=max_rows, stratify=frame[target], random_state=seed
+    )
+    return frame.iloc[np.sort(keep)].reset_index(drop=True)
+
+
 # --- results ---------------------------------------------------------------------------
 
 
