@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import time
+import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,6 +307,11 @@ class LocalCloud(CloudOperations):
             self._set_env({"MOTO_PORT": str(self.server_port), "MOTO_HOST": "127.0.0.1"})
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.server_port)
             self._server.start()
+            # A fresh cloud: moto's backends outlive a stopped server in this process.
+            reset = urllib.request.Request(
+                f"http://127.0.0.1:{self.server_port}/moto-api/reset", method="POST"
+            )
+            urllib.request.urlopen(reset, timeout=30).close()
             self._set_env({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.server_port}"})
         install(self.dispatcher)
         reset_runtime()
