@@ -122,6 +122,13 @@ def build(
     glibc_of: str | None = None,
 ) -> int:
     """Build the folder; return its size in bytes."""
+    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if code and running != runtime:
+        raise BuildError(
+            f"the .pyc shipped for {runtime} must be compiled by {runtime}, not by this "
+            f"{running} ({sys.executable}): run with a {runtime} interpreter "
+            f"(the Makefiles take PYTHON=/path/to/{runtime})"
+        )
     out.mkdir(parents=True, exist_ok=True)
     if requirements:
         install(requirements, out, runtime=runtime, arch=arch, no_deps=no_deps, glibc_of=glibc_of)

@@ -4,8 +4,14 @@
 # Built by `sam build` (Metadata of each function in template.yaml).
 FROM public.ecr.aws/lambda/python:3.13
 
-COPY infra/docker/data-requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
+# Exactly the lock's versions: the requirement files are pinned to it and the lock
+# constrains whatever they pull in (tests/unit/test_deploy_pins.py holds both; ./run
+# check-deploy resolves this set to manylinux_2_34_aarch64 cp313 wheels).
+COPY requirements/lock.txt /tmp/requirements/lock.txt
+COPY layers/core/requirements.txt /tmp/requirements/core.txt
+COPY infra/docker/data-requirements.txt /tmp/requirements/data.txt
+RUN pip install --no-cache-dir --only-binary=:all: -c /tmp/requirements/lock.txt \
+    -r /tmp/requirements/core.txt -r /tmp/requirements/data.txt
 
 COPY layers/core/python/ ${LAMBDA_TASK_ROOT}/
 COPY functions/ingest/app.py ${LAMBDA_TASK_ROOT}/ingest.py

@@ -1,24 +1,26 @@
-"""Benchmark: each zip function with its layer, as deployed, against Lambda's 250 MB; the
-API's cold import time.
+"""Benchmark: each zip resource as deployed against Lambda's 250 MiB, beside a plain pip
+install of the same requirements; the API's cold import time.
 
 Run directly with the project's environment::
 
     .venv/bin/python tests/benchmarks/bench_package.py [--repeats 7]
 
-Every function of template.yaml is installed from its requirements into an empty folder
-with ``pip --target`` for Lambda's platform (arm64), the way ``sam build`` builds it:
-functions with ``BuildMethod: makefile`` (the core layer, the API and its authorizer) by
-``infra/build_lambda.py`` (pinned closure, ``--no-deps``, test suites stripped), the others
-by plain pip with dependencies. Sizes are unzipped, layer included. Wheels are first
-resolved for the template's runtime (python3.11 on Amazon Linux 2, glibc 2.26); when the
-pinned versions have no wheel that old, that is reported and sizes are measured for the
-next runtime's glibc (Amazon Linux 2023, 2.34). Container-image functions are listed
-(10 GB limit) but not built.
+The zip resources are the template's, found as ``./run check-deploy`` finds them
+(``infra/deploy_check.py``), and each is built with the code its build runs: those with
+``BuildMethod: makefile`` (the core layer, the API and its authorizer) by
+``infra/build_lambda.py`` with the requirement files their Makefile target names (pinned
+closure, ``--no-deps``, wheels for the template's runtime and architecture, test suites
+stripped, ``.pyc`` shipped), the others as SAM's Python builder does (their
+``requirements.txt``, with dependencies). Sizes are unzipped, layers included. The raw
+baseline is a plain ``pip install --target`` of the same requirement files for the same
+platform (dependencies resolved, nothing stripped); the ratio is ours over it. Image
+functions are listed (10 GB limit) but not built: that needs Docker.
 
 The cold import is a fresh interpreter (``python -S``, so nothing from this virtualenv)
 importing ``app`` from the API's own folder and the layer's, built for this machine, with
 ``.pyc`` shipped: the import Lambda does on a cold start. Progress lines first, then one
-JSON object on the last line.
+JSON object on the last line. ``./run check-deploy`` measures the same sizes through
+``sam build`` itself.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ for folder in (ROOT / "infra", ROOT / "layers" / "core" / "python"):
         sys.path.insert(0, str(folder))
 
 import build_lambda  # noqa: E402
+import deploy_check  # noqa: E402
+from credit_risk_local.template import load_template  # noqa: E402
 
-from credit_risk_local.template import functions, load_template  # noqa: E402
-
-LIMIT_MB = 250.0
+LIMIT_MB = deploy_check.LIMIT_BYTES / 2**20
 IMPORT_TARGET_S = 1.5
 MB = 2**20
 
@@ -56,71 +58,62 @@ def _makefile_requirements(code_dir: Path, logical_id: str) -> list[Path]:
     return [code_dir / match.group(1)] if match else []
 
 
-def _build(
-    out: Path,
-    requirements: list[Path],
-    code: list[tuple[Path, str]],
-    *,
-    makefile: bool,
-    runtime: str,
-    arch: str | None,
-    glibc_of: str | None,
-) -> int:
-    return build_lambda.build(
-        out, requirements, code, runtime=runtime, arch=arch, no_deps=makefile, glibc_of=glibc_of
-    )
+def _requirements(resource: deploy_check.ZipResource) -> list[Path]:
+    if resource.build_method == "makefile":
+        return _makefile_requirements(resource.code_dir, resource.logical_id)
+    own = resource.code_dir / "requirements.txt"
+    return [own] if own.exists() else []
 
 
-def _build_with_fallback(
-    out: Path,
-    requirements: list[Path],
-    code: list[tuple[Path, str]],
-    *,
-    makefile: bool,
-    runtime: str,
-) -> tuple[int, str | None, str]:
-    """Size in bytes, the error on the template's runtime (or None), the glibc used."""
-    try:
-        size = _build(
-            out, requirements, code, makefile=makefile, runtime=runtime, arch="arm64", glibc_of=None
-        )
-        return size, None, runtime
-    except build_lambda.BuildError as exc:
-        error = str(exc)
-    fallback = "python3.12"
-    size = _build(
-        out, requirements, code, makefile=makefile, runtime=runtime, arch="arm64", glibc_of=fallback
-    )
-    return size, error, fallback
-
-
-def _layer_code() -> list[tuple[Path, str]]:
-    return [(ROOT / "layers/core/python/credit_risk", "credit_risk")]
-
-
-def _function_code(code_dir: Path) -> list[tuple[Path, str]]:
+def _code(resource: deploy_check.ZipResource) -> list[tuple[Path, str]]:
+    """Our code in the resource, where the build puts it."""
+    if resource.kind == "layer":
+        return [(p, p.name) for p in (resource.code_dir / "python").iterdir()]
     return [
         (p, p.name)
-        for p in code_dir.iterdir()
+        for p in resource.code_dir.iterdir()
         if p.name not in ("__pycache__", "Makefile", "Dockerfile") and not p.name.endswith(".txt")
     ]
 
 
-def _cold_imports(work: Path, repeats: int) -> dict[str, Any]:
+def _build(resource: deploy_check.ZipResource, out: Path, *, raw: bool) -> int:
+    """Bytes of the resource built as deployed, or (``raw``) by a plain pip install."""
+    folder = out / "python" if resource.kind == "layer" else out
+    requirements = _requirements(resource)
+    if raw:
+        folder.mkdir(parents=True, exist_ok=True)
+        if requirements:
+            build_lambda.install(
+                requirements,
+                folder,
+                runtime=resource.runtime,
+                arch=resource.architecture,
+                no_deps=False,
+            )
+        return build_lambda.size_bytes(out)
+    build_lambda.build(
+        folder,
+        requirements,
+        _code(resource),
+        runtime=resource.runtime,
+        arch=resource.architecture,
+        no_deps=resource.build_method == "makefile",
+    )
+    return build_lambda.size_bytes(out)
+
+
+def _cold_imports(
+    work: Path, resources: dict[str, deploy_check.ZipResource], repeats: int
+) -> dict[str, Any]:
     """Median seconds of ``import app`` (and of xgboost after it) in fresh interpreters."""
     layer = work / "host-layer"
     api = work / "host-api"
     print("building the API for this machine to time its cold import ...", flush=True)
-    build_lambda.build(layer, [ROOT / "layers/core/requirements.txt"], _layer_code(), arch=None)
-    build_lambda.build(
-        api,
-        [ROOT / "functions/api/requirements.txt"],
-        _function_code(ROOT / "functions/api"),
-        arch=None,
-    )
+    for resource, folder in ((resources["CoreLayer"], layer), (resources["ApiFunction"], api)):
+        build_lambda.build(folder, _requirements(resource), _code(resource), arch=None)
     # What the Lambda runtime itself puts on the path (/var/runtime): boto3 and botocore.
     provided = work / "host-runtime"
-    (work / "runtime.txt").write_text("boto3==1.43.11\n")
+    (work / "runtime.txt").write_text(f"boto3=={deploy_check.read_lock()['boto3']}\n")
     build_lambda.install([work / "runtime.txt"], provided, arch=None, no_deps=False)
     paths = [str(api), str(layer), str(provided)]  # /var/task, /opt/python, /var/runtime
     code = (
@@ -159,82 +152,64 @@ def _cold_imports(work: Path, repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Build every function as deployed; print progress and the JSON figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Build every zip resource as deployed and raw; print progress and the JSON figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="cold imports to time")
     args = parser.parse_args(argv)
     template = load_template()
-    resources = template["Resources"]
-    work = Path(tempfile.mkdtemp(prefix="bench-package-"))
-
-    layer_props = resources["CoreLayer"]
-    layer_makefile = layer_props.get("Metadata", {}).get("BuildMethod") == "makefile"
-    print("building the core layer ...", flush=True)
-    runtime = "python3.11"
-    layer_size, layer_error, layer_glibc = _build_with_fallback(
-        work / "layer" / "python",
-        _makefile_requirements(ROOT / "layers/core", "CoreLayer")
-        if layer_makefile
-        else [ROOT / "layers/core/requirements.txt"],
-        _layer_code(),
-        makefile=layer_makefile,
-        runtime=runtime,
-    )
-    results: dict[str, Any] = {}
-    problems: dict[str, str] = {}
-    if layer_error:
-        problems["CoreLayer"] = layer_error
-    for spec in functions(template):
-        props = resources[spec.logical_id]
-        if spec.package_type != "Zip":
-            results[spec.logical_id] = {"package": "container image", "limit_gb": 10}
-            print(f"{spec.logical_id}: container image (not built)", flush=True)
-            continue
-        runtime = props["Properties"].get("Runtime", "python3.11")
-        makefile = props.get("Metadata", {}).get("BuildMethod") == "makefile"
-        if makefile:
-            requirements = _makefile_requirements(spec.code_dir, spec.logical_id)
-        else:
-            own = spec.code_dir / "requirements.txt"
-            requirements = [own] if own.exists() else []
-        print(f"building {spec.logical_id} ...", flush=True)
-        size, error, glibc = _build_with_fallback(
-            work / spec.logical_id,
-            requirements,
-            _function_code(spec.code_dir),
-            makefile=makefile,
-            runtime=runtime,
-        )
-        uses_layer = bool(props["Properties"].get("Layers"))
-        total = (size + (layer_size if uses_layer else 0)) / MB
-        results[spec.logical_id] = {
-            "build": "makefile (pinned, no-deps, tests stripped)" if makefile else "pip default",
-            "requirements": [str(r.relative_to(ROOT)) for r in requirements] or "none (layer only)",
-            "function_mb": round(size / MB, 1),
-            "layer_mb": round(layer_size / MB, 1) if uses_layer else 0,
-            "total_mb": round(total, 1),
-            "fits": total <= LIMIT_MB,
-            "wheels_glibc_of": glibc if uses_layer is False else max(glibc, layer_glibc),
-        }
-        if error:
-            problems[spec.logical_id] = error
-        print(f"{spec.logical_id}: {total:.1f} MB of {LIMIT_MB:.0f}", flush=True)
-
-    cold = _cold_imports(work, args.repeats)
-    result = {
-        "benchmark": "package",
-        "arch": "arm64",
-        "limit_mb": LIMIT_MB,
-        "layer_mb": round(layer_size / MB, 1),
-        "api_total_mb": results["ApiFunction"]["total_mb"],
-        "api_fits": results["ApiFunction"]["fits"],
-        "api_cold_import": cold,
-        "functions": results,
-        "installable_for_python3.11": not problems,
-        "python3.11_problems": problems,
-    }
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as scratch:
+        result = _measure(template, Path(scratch), args.repeats)
     print(json.dumps(result))
     return result
+
+
+def _measure(template: dict[str, Any], work: Path, repeats: int) -> dict[str, Any]:
+    resources = deploy_check.zip_resources(template)
+    built: dict[str, dict[str, int]] = {}
+    for resource in resources:
+        print(f"building {resource.logical_id} as deployed, then with plain pip ...", flush=True)
+        built[resource.logical_id] = {
+            kind: _build(resource, work / kind / resource.logical_id, raw=kind == "raw")
+            for kind in ("ours", "raw")
+        }
+    results: dict[str, Any] = {}
+    for resource in resources:
+        ours = built[resource.logical_id]["ours"] + sum(built[x]["ours"] for x in resource.layers)
+        raw = built[resource.logical_id]["raw"] + sum(built[x]["raw"] for x in resource.layers)
+        results[resource.logical_id] = {
+            "build": resource.build_method,
+            "requirements": [str(r.relative_to(ROOT)) for r in _requirements(resource)],
+            "layers": list(resource.layers),
+            "mb": round(ours / MB, 1),
+            "plain_pip_mb": round(raw / MB, 1),
+            "ratio_to_plain_pip": round(ours / raw, 3) if raw else None,
+            "fits": ours <= deploy_check.LIMIT_BYTES,
+            "plain_pip_fits": raw <= deploy_check.LIMIT_BYTES,
+        }
+        print(
+            f"{resource.logical_id}: {ours / MB:.1f} MiB of {LIMIT_MB:.0f} "
+            f"(plain pip: {raw / MB:.1f} MiB)",
+            flush=True,
+        )
+    images = {
+        function: {"package": "container image", "dockerfile": str(i.dockerfile.relative_to(ROOT))}
+        for i in deploy_check.images(template)
+        for function in i.functions
+    }
+    cold = _cold_imports(work, {r.logical_id: r for r in resources}, repeats)
+    api = results["ApiFunction"]
+    return {
+        "benchmark": "package",
+        "limit_mb": LIMIT_MB,
+        "api_mb": api["mb"],
+        "api_plain_pip_mb": api["plain_pip_mb"],
+        "api_ratio_to_plain_pip": api["ratio_to_plain_pip"],
+        "api_fits": api["fits"],
+        "all_fit": all(r["fits"] for r in results.values()),
+        "api_cold_import": cold,
+        "zip_resources": results,
+        "images": images,
+    }
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ dashboard and writes it to the artifacts bucket (``dashboards/latest.html`` and 
 copy), stores the snapshot in ``ml.monitoring_snapshots``, publishes one alert when
 thresholds are crossed and, when configured, starts the training state machine.
 
-:meth:`MonitorService.render_latest` renders the page for viewers from the latest stored snapshot and
-the live registry and executions. It loads neither pandas nor numpy (the API serves it
+:meth:`MonitorService.render_latest` renders the page for viewers from the latest stored
+snapshot and the live registry and executions. It loads neither pandas nor numpy (the API serves it
 on the request path); computing a snapshot does, so those imports are deferred to
 :meth:`MonitorService.compute`.
 """
