@@ -258,3 +258,28 @@ def test_the_dashboard_lists_rescore_runs(book: LocalCloud) -> None:
     # THEN its runs table shows the run, by machine, name and status
     assert "pipeline, training and re-score runs" in page
     assert run["name"] in page and "rescore" in page and "SUCCEEDED" in page
+
+
+def test_files_under_a_prefix_are_rescored_in_row_ranges(cloud: LocalCloud) -> None:
+    # GIVEN a champion and two lenders' files under one prefix: CSV and Parquet
+    models = trained_models()
+    register_models(get_runtime().registry, models)
+    apps = models.data.applications
+    parquet = io.BytesIO()
+    apps.iloc[400:1000].to_parquet(parquet, index=False)
+    s3 = cloud.client("s3")
+    s3.put_object(
+        Bucket=cloud.artifacts_bucket, Key="books/june/a.csv", Body=to_csv_bytes(apps.head(400))
+    )
+    s3.put_object(
+        Bucket=cloud.artifacts_bucket, Key="books/june/b.parquet", Body=parquet.getvalue()
+    )
+
+    # WHEN the prefix is re-scored (./run rescore --prefix)
+    run = _rescore(cloud, prefix=f"s3://{cloud.artifacts_bucket}/books/june/")
+
+    # THEN each file was cut into chunks of its own rows, and every loan scored once
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    output = json.loads(run["output"])
+    assert (output["chunks"], output["rows_in"], output["rows_scored"]) == (2 + 2, 1000, 1000)
+    assert _rescores_per_loan(_champion()) == (1000, 1000)

@@ -303,9 +303,8 @@ class ColumnarScorer:
         """Each row's principal reasons as the JSON text ``ml.scores.reasons`` holds."""
         n = contributions.shape[0]
         k = self.policy.max_reasons
-        values = contributions[:, self._reason_columns]
-        floor = max(self.policy.min_reason_contribution, 0.0)
-        ranked = np.where(values > floor, values, -np.inf)
+        ranked = contributions[:, self._reason_columns]  # a copy, in name order
+        ranked[ranked <= max(self.policy.min_reason_contribution, 0.0)] = -np.inf
         order, top = top_reasons(ranked, k)
         # One text piece per (row, reason), in row order, then joined per row as a list.
         valid = np.isfinite(top)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -88,6 +89,7 @@ PREFIX = "rescore"
 PORTFOLIO_PREFIX = "portfolio/"
 """Objects landed under this prefix of the raw bucket are re-scored, not ingested."""
 REFUSED_SHOWN = 20
+REPORTED_REFUSALS = 10_000
 
 
 # --------------------------------------------------------------------------- settings
@@ -151,27 +153,35 @@ def _analytics_chunks(engine: Engine, contract: Contract, rows: int) -> list[dic
     return chunks
 
 
-def _count_rows(body: bytes, key: str) -> int:
+def _columns_and_rows(body: bytes, key: str) -> tuple[list[str], int]:
+    """A landed file's header and number of data rows (Parquet: from its footer)."""
     if file_format(key) == "parquet":
-        return int(pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows)
-    return len(read_raw(body, key))
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(body))
+        except (pa.ArrowException, OSError):
+            read_raw(body, key)  # raises FileUnreadableError with the reason
+            raise
+        return list(parquet.schema_arrow.names), int(parquet.metadata.num_rows)
+    raw = read_raw(body, key)
+    return list(raw.columns), len(raw)
 
 
 def _object_chunks(
     store: ObjectStore, contract: Contract, uri: str, rows: int
 ) -> list[dict[str, Any]]:
-    """Row ranges of the CSV/Parquet objects under ``uri``, each object's version pinned."""
+    """Row ranges of the CSV/Parquet objects under ``uri`` (or of the one object it names),
+    each object's version pinned."""
     bucket, prefix = parse_s3_uri(uri if uri.count("/") > 2 else uri + "/")
-    chunks = []
     found = [o for o in store.keys(bucket, prefix) if not o["Key"].endswith("/")]
+    exact = [o for o in found if o["Key"] == prefix]
     if not found:
         raise NotFoundError(f"no objects under {uri}")
-    for obj in found:
+    chunks = []
+    for obj in exact or found:
         key = obj["Key"]
         version = store.version_of(bucket, key)
-        body = store.get(bucket, key, version)
-        check_header(contract.applications, list(read_raw(body, key).columns), "applications")
-        total = _count_rows(body, key)
+        columns, total = _columns_and_rows(store.get(bucket, key, version), key)
+        check_header(contract.applications, columns, "applications")
         for first in range(0, total, rows):
             chunks.append(
                 {
@@ -343,7 +353,7 @@ def _read_object(
     for violation in validated.violations:
         reasons.setdefault(violation.row_number, []).append(f"{violation.column}: {violation.rule}")
     bad = sorted(reasons)
-    raw_ids = part[spec.id].astype("string").tolist()
+    raw_ids = [None if pd.isna(v) else str(v) for v in part[spec.id].tolist()]
     refused = pa.table(
         {
             ID: pa.array([raw_ids[r - first - 1] for r in bad], pa.string()),
@@ -662,7 +672,8 @@ def reconcile_run(*, store: ObjectStore, bucket: str, plan: dict[str, Any]) -> d
         {
             **report.summary(),
             "failed": report.failed,
-            "refused_rows": report.refused_rows,
+            # every refused row is also in its chunk's result object
+            "refused_rows": report.refused_rows[:REPORTED_REFUSALS],
             "mismatches": report.mismatches,
             "over_tolerance": report.over_tolerance,
             "reconciled_at": datetime.now(UTC).isoformat(),
