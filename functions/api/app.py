@@ -19,7 +19,7 @@ from chalice.app import AuthRequest, Request
 from chalicelib import auth
 from chalicelib.errors import handles_errors
 from chalicelib.service import get_service
-from credit_risk.adapters.observability import logger, metrics
+from credit_risk.adapters.observability import logger, metrics, tracer
 from credit_risk.governance.auth import Caller, Role
 from credit_risk.runtime import get_runtime
 
@@ -30,7 +30,8 @@ ROUTES = auth.RouteRoles()
 @app.authorizer(ttl_seconds=300)
 def bearer(auth_request: AuthRequest) -> AuthResponse:
     """Verify the bearer token; allow every route its role may call."""
-    return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
+    with tracer.provider.in_subsegment("## authorize"):
+        return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
 
 
 def _request() -> Request:
@@ -69,7 +70,8 @@ def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Give every request an id, answer it in a header, log one line and flush metrics."""
     started = time.perf_counter()
     event.context.setdefault("requestId", uuid.uuid4().hex)
-    response = get_response(event)
+    with tracer.provider.in_subsegment(f"## {event.method} {event.context.get('resourcePath')}"):
+        response = get_response(event)
     request_id = event.context["requestId"]
     response.headers["X-Request-Id"] = request_id
     logger.info(
