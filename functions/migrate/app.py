@@ -13,18 +13,32 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from credit_risk.adapters.aws import read_secret
 from credit_risk.adapters.observability import logger, tracer
 from credit_risk.db.migrations import ensure_contract_tables, head_version, migrate
+from credit_risk.db.roles import grant_application_role
+from credit_risk.errors import ConfigurationError
 from credit_risk.runtime import get_runtime
 
 
 def run_migrations() -> dict[str, Any]:
-    """Migrate the database and create the contract's tables; say what was applied."""
+    """Migrate the database as its owner, create the contract's tables, and create and
+    grant the application role the functions connect as; say what was done."""
     runtime = get_runtime()
-    engine = runtime.engine_unmigrated
+    settings = runtime.settings
+    engine = runtime.owner_engine
     applied = migrate(engine)
     ensure_contract_tables(engine, runtime.contract)
-    return {"applied": applied, "schema_version": head_version()}
+    role = None
+    if settings.owner_db_secret_arn and settings.db_secret_arn:
+        owner = read_secret(settings.owner_db_secret_arn, settings.aws_region)
+        app = read_secret(settings.db_secret_arn, settings.aws_region)
+        if not isinstance(owner, dict) or not isinstance(app, dict):
+            raise ConfigurationError("the database secrets are not JSON objects")
+        if app.get("username") != owner.get("username"):  # one user locally
+            role = str(app["username"])
+            grant_application_role(engine, role, str(app["password"]))
+    return {"applied": applied, "schema_version": head_version(), "application_role": role}
 
 
 @logger.inject_lambda_context

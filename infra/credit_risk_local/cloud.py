@@ -563,7 +563,10 @@ class LocalCloud(CloudOperations):
     def _create_secrets(self, template: dict[str, Any], ctx: Context) -> None:
         sm = self.client("secretsmanager")
         values = {
+            # One local user is both the owner and the application role (Postgres roles
+            # are tested on their own: tests/integration/test_db_roles.py).
             "DatabaseSecret": database_secret(self.database_url),
+            "AppDatabaseSecret": database_secret(self.database_url),
             "PseudonymSecret": {"key": self.pseudonym_key},
             "ApiTokenSecret": {"key": self._stable_key("api-token.key")},
         }

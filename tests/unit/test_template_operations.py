@@ -52,7 +52,8 @@ def test_functions_reach_postgres_through_the_proxy_one_tls_verified_connection_
     assert (ENV["DB_POOL_SIZE"], ENV["DB_TLS"], ENV["MIGRATE_ON_START"]) == ("1", "verify", "false")
     db_ingress = RESOURCES["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert [r["SourceSecurityGroupId"] for r in db_ingress] == [
-        {"Ref": "DatabaseProxySecurityGroup"}
+        {"Ref": "DatabaseProxySecurityGroup"},
+        {"Ref": "RotationSecurityGroup"},  # Secrets Manager's password rotation
     ]
     db = RESOURCES["Database"]["Properties"]
     assert db["EngineVersion"].isdigit() and db["AutoMinorVersionUpgrade"] is True
@@ -140,3 +141,17 @@ def test_keys_secrets_buckets_and_the_database_outlive_the_stack() -> None:
     assert len(kept) >= 7
     for resource in kept:
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_functions_connect_as_the_application_role_whose_password_rotates() -> None:
+    assert ENV["DB_SECRET_ARN"] == {"Ref": "AppDatabaseSecret"}
+    migrate = FUNCTIONS["MigrateFunction"]["Properties"]
+    assert migrate["Environment"]["Variables"]["OWNER_DB_SECRET_ARN"] == {"Ref": "DatabaseSecret"}
+    owners = [
+        lid
+        for lid, f in FUNCTIONS.items()
+        if '"Ref": "DatabaseSecret"}' in _policies(f["Properties"])
+    ]
+    assert owners == ["MigrateFunction"]
+    rotation = RESOURCES["AppDatabaseSecretRotation"]["Properties"]
+    assert rotation["HostedRotationLambda"]["RotationType"] == "PostgreSQLSingleUser"

@@ -61,6 +61,12 @@ class Runtime:
             return self._engine_from_secret(s.db_secret_arn)
         return get_engine(sqlite_url(s.local_dir))
 
+    @cached_property
+    def owner_engine(self) -> Engine:
+        """The database as its owner, who migrates (the migrate step only)."""
+        owner = self.settings.owner_db_secret_arn
+        return self._engine_from_secret(owner) if owner else self.engine_unmigrated
+
     def _engine_from_secret(self, secret_arn: str) -> Engine:
         """Postgres from its Secrets Manager secret, through the RDS Proxy when there is one;
         TLS verified; the password re-read (cached ``secret_max_age_s``) per new connection."""

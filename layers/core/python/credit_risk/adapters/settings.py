@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     db_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding RDS credentials."
     )
+    owner_db_secret_arn: str | None = Field(
+        default=None,
+        description="The database owner's secret: only the migrate step connects with it.",
+    )
     db_proxy_endpoint: str | None = Field(
         default=None,
         description="RDS Proxy endpoint; replaces the secret's host (the instance) when set.",
