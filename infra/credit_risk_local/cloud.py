@@ -457,6 +457,7 @@ class LocalCloud(CloudOperations):
         """Create every resource the template declares that the local cloud plays."""
         template = load_template(self.template_path)
         ctx = Context(region=REGION, account=ACCOUNT)
+        self.context = ctx  # how the template's references resolved here (the IAM check)
         for name, param in template.get("Parameters", {}).items():
             ctx.refs[name] = param.get("Default", "")
         self._name_resources(template, ctx)

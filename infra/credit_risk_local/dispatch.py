@@ -30,6 +30,8 @@ from typing import Any
 import moto
 from moto.awslambda.models import LambdaFunction
 
+from credit_risk_local.iam import current_function, set_current_function
+
 SUPPORTED_MOTO = ("5.",)
 _log = logging.getLogger("credit_risk_local.dispatch")
 Handler = Callable[[Any, Any], Any]
@@ -71,6 +73,9 @@ class Dispatcher:
         self._modules: dict[str, ModuleType] = {}
         self._overrides: dict[str, Handler] = {}
         self._async: dict[str, tuple[int, Callable[[dict[str, Any]], None]]] = {}
+        # Every invocation a cold container (runtime rebuilt: secrets, engine, champion
+        # read again), so that each function's own AWS calls show (the IAM check).
+        self.cold_start_each = False
         self._lock = threading.RLock()
         self._running = threading.RLock()
         self.invocations: list[Invocation] = []
@@ -160,7 +165,17 @@ class Dispatcher:
         # numpy, xgboost and scikit-learn) across moto's Map and Parallel threads.
         try:
             with self._running:
-                result = handler(event, LocalContext(function_name=name, invoked_function_arn=arn))
+                caller = current_function()  # a function invoking another in-thread
+                if self.cold_start_each:
+                    from credit_risk.runtime import reset_runtime
+
+                    reset_runtime()
+                set_current_function(name)
+                try:
+                    context = LocalContext(function_name=name, invoked_function_arn=arn)
+                    result = handler(event, context)
+                finally:
+                    set_current_function(caller)
             payload = json.dumps(result, default=str)
             errored = False
         except Exception as exc:  # the Lambda runtime's own contract: report, never raise
