@@ -229,3 +229,46 @@ def test_validate_frame_flags_fractional_integers_and_bad_booleans(contract: Con
     found = [(v.row_number, v.column, v.rule) for v in result.violations]
     assert found == [(1, "term_months", "not an integer"), (2, "homeowner", "not a boolean")]
     assert result.good["_row_number"].tolist() == [3, 4]
+
+
+def test_the_yaml_boolean_trap_is_named_with_its_fix(tmp_path: Path) -> None:
+    import yaml
+
+    from credit_risk.contract import load_contract
+    from credit_risk.contract.files import read_yaml_mapping
+    from credit_risk.errors import ContractError
+
+    raw, _ = read_yaml_mapping(None, default="contract.yaml", what="contract")
+    raw["applications"]["columns"]["has_guarantor"] = {
+        "type": "category",
+        "categories": [False, True],
+    }
+    path = tmp_path / "contract.yaml"
+    path.write_text(
+        yaml.safe_dump(raw).replace("- false\n", "- no\n").replace("- true\n", "- yes\n")
+    )
+    with pytest.raises(ContractError) as caught:
+        load_contract(path)
+    message = str(caught.value)
+    assert "has_guarantor.categories.0" in message
+    assert "unquoted yes, no, on, off, true or false as the boolean false" in message
+    assert "quote it" in message
+
+
+def test_an_unknown_column_type_lists_the_allowed_types(tmp_path: Path) -> None:
+    import yaml
+
+    from credit_risk.contract import load_contract
+    from credit_risk.contract.files import read_yaml_mapping
+    from credit_risk.errors import ContractError
+
+    raw, _ = read_yaml_mapping(None, default="contract.yaml", what="contract")
+    raw["applications"]["columns"]["annual_income"]["type"] = "money"
+    path = tmp_path / "contract.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(
+        ContractError,
+        match=r"annual_income\.type: Input should be 'string', 'integer', 'float', 'date', "
+        r"'category' or 'boolean'",
+    ):
+        load_contract(path)

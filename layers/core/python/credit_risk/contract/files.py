@@ -61,7 +61,19 @@ def validate_model[M: BaseModel](
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise error(f"{source}: {where}: {first['msg']}", field=where) from exc
+        raise error(f"{source}: {where}: {first['msg']}{_hint(first)}", field=where) from exc
+
+
+def _hint(problem: Any) -> str:
+    """What a YAML author most likely meant, for the errors YAML itself causes."""
+    if problem.get("type") == "string_type" and isinstance(problem.get("input"), bool):
+        return (
+            f" (YAML reads an unquoted yes, no, on, off, true or false as the boolean "
+            f"{str(problem['input']).lower()}: quote it, e.g. ['no', 'yes'])"
+        )
+    if problem.get("type") == "string_type" and isinstance(problem.get("input"), int | float):
+        return f" (YAML read {problem['input']} as a number: quote it, e.g. '{problem['input']}')"
+    return ""
 
 
 def load_yaml_model[M: BaseModel](
