@@ -305,6 +305,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     from credit_risk.db.engine import sqlite_url
     from credit_risk_local.cloud import LocalCloud
 
+    taken = [
+        f"{flag} {port}"
+        for flag, port in (("--port", args.port), ("--api-port", args.api_port))
+        if not _port_free(port)
+    ]
+    if taken:
+        print(
+            f"error: port {' and '.join(taken)} already in use (another ./run up?); stop it, "
+            "or choose free ones: ./run up --port N --api-port M",
+            file=sys.stderr,
+        )
+        return 2
     local_dir = LOCAL_DIR / "stack"
     database_url = args.database_url or sqlite_url(local_dir)
     cloud = LocalCloud(database_url=database_url, local_dir=local_dir, server_port=args.port)
@@ -331,6 +343,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port_free(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` can be listened on now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _start_api_server(cloud: Any, port: int) -> Any:
     import threading
 
@@ -352,6 +376,11 @@ def cmd_upload(args: argparse.Namespace) -> int:
     console = Console()
     console.step(f"Uploading {path} to s3://{cloud.raw_bucket}/{key}")
     desc = upload_and_watch(cloud, key, path.read_bytes(), console)
+    name = str(desc["executionArn"]).rsplit(":", 1)[-1]
+    console.info(
+        f"batch {name} (pipeline execution {name}): ./run quality-report {name}, "
+        f"./run execution {name}"
+    )
     return 0 if desc["status"] == "SUCCEEDED" else 1
 
 
@@ -565,18 +594,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from credit_risk_local.tokens import demo_token
 
+    body: dict[str, Any] = {"customer_id": args.customer_id}
+    for assignment in args.set or []:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name:
+            print(f"error: --set takes NAME=VALUE, not {assignment!r}", file=sys.stderr)
+            return 2
+        body[name] = _typed(value)
     cloud = _remote()
     api_url = cloud.description.get("api_url")
     if not api_url:
         print("error: the running local cloud serves no API", file=sys.stderr)
         return 2
-    body: dict[str, Any] = {"customer_id": args.customer_id}
-    if args.loan_amount is not None:
-        body["loan_amount"] = args.loan_amount
-    if args.term is not None:
-        body["loan_term_months"] = args.term
-    if args.purpose is not None:
-        body["loan_purpose"] = args.purpose
     request = urllib.request.Request(
         f"{api_url}/api/predict",
         data=json.dumps(body).encode(),
@@ -594,6 +623,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     print(f"POST /api/predict {json.dumps(body)} → {status}")
     print(json.dumps(answer, indent=2))
     return 0 if status == 200 else 1
+
+
+def _typed(value: str) -> Any:
+    """A --set value as JSON when it reads as JSON (numbers, true, null), else text."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -726,9 +763,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("score", cmd_score, "score a customer through the running API (POST /api/predict)")
     p.add_argument("customer_id")
-    p.add_argument("--loan-amount", type=float)
-    p.add_argument("--term", type=int, help="loan term in months")
-    p.add_argument("--purpose")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a loan term of the request, as the contract names it (repeatable), "
+        "e.g. --set loan_amount=5000 --set loan_term_months=36",
+    )
 
     p = add("token", cmd_token, "mint an API bearer token for the running local stack")
     p.add_argument("--role", choices=["viewer", "scorer", "admin"], default="viewer")

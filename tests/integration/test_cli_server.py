@@ -62,7 +62,9 @@ def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> N
     (served / "outcomes.csv").write_bytes(to_csv_bytes(small_data.outcomes))
 
     # WHEN they upload, train, list and inspect runs, and score a customer over HTTP
+    capsys.readouterr()
     assert cli.main(["upload", str(served / "applications.csv"), "--dataset", "applications"]) == 0
+    uploaded = capsys.readouterr().out
     assert cli.main(["upload", str(served / "outcomes.csv"), "--dataset", "outcomes"]) == 0
     assert cli.main(["train-now"]) == 0
     capsys.readouterr()
@@ -72,7 +74,7 @@ def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> N
     assert cli.main(["execution", name]) == 0
     shown = capsys.readouterr().out
     customer = str(small_data.applications["customer_id"].iloc[0])
-    assert cli.main(["score", customer, "--loan-amount", "12000"]) == 0
+    assert cli.main(["score", customer, "--set", "loan_amount=12000"]) == 0
     scored = capsys.readouterr().out
     assert cli.main(["score", "NO-SUCH-CUSTOMER"]) == 1
     unknown = capsys.readouterr().out
@@ -80,6 +82,8 @@ def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> N
     models = capsys.readouterr().out
 
     # THEN each command shows what an operator or analyst needs
+    batch = next(line for line in uploaded.splitlines() if "batch " in line).split()[1]
+    assert f"pipeline execution {batch}" in uploaded and f"quality-report {batch}" in uploaded
     assert listing.count("SUCCEEDED") == 2
     assert "Check data quality" in shown and "ok" in shown
     assert "→ 200" in scored and '"decision"' in scored and '"reasons"' in scored
