@@ -83,7 +83,7 @@ def synthetic_portfolio(
 ) -> Portfolio:
     """A scored book of ``n`` applications over ``months`` months from January 2023."""
     contract = load_contract()
-    policy = load_decision_policy()
+    policy = load_decision_policy(contract=load_contract())
     data = generate(n, seed=seed, start="2023-01-01", months=months)
     applications = data.applications.copy()
     pds = data.true_pd["true_pd"].to_numpy().copy()

@@ -43,7 +43,7 @@ def score_chunk(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
         contract=runtime.contract,
         store=runtime.store,
         registry=runtime.registry,
-        policy=load_decision_policy(),
+        policy=load_decision_policy(contract=runtime.contract),
         bucket=runtime.settings.artifacts_bucket,
         event=event,
         pseudonym_key=lambda: runtime.pseudonym_key,

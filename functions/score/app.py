@@ -21,7 +21,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         engine=runtime.engine,
         contract=runtime.contract,
         registry=runtime.registry,
-        policy=load_decision_policy(),
+        policy=load_decision_policy(contract=runtime.contract),
         batch_id=event["batch_id"],
         loader=runtime.champion_loader,
     )

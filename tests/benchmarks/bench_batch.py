@@ -46,6 +46,7 @@ import xgboost as xgb  # noqa: E402
 from sqlalchemy import MetaData, select  # noqa: E402
 
 from credit_risk.adapters.observability import logger  # noqa: E402
+from credit_risk.contract import load_contract  # noqa: E402
 from credit_risk.data.generator import generate  # noqa: E402
 from credit_risk.db import schema  # noqa: E402
 from credit_risk.db.bulk import read_frame  # noqa: E402
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("loading them into analytics ...", flush=True)
         load_portfolio(book, batch_id="bench", rows=args.rows)
         versions = register_models(rt.registry, models)
-        policy = load_decision_policy()
+        policy = load_decision_policy(contract=load_contract())
         table = schema.features_table(rt.contract, MetaData())
         with rt.engine.connect() as conn:
             frame = read_frame(conn, select(table))

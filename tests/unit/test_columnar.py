@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from credit_risk.contract import load_contract
 from credit_risk.data.etl import application_features
 from credit_risk.data.generator import generate
 from credit_risk.decisions.columnar import ColumnarScorer, _round_cents, top_reasons
@@ -55,7 +56,7 @@ def book():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name", ["logistic_regression", "xgboost"])
 def test_a_chunk_decides_every_row_as_the_one_row_path_does(name: str, book) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a linear or a tree champion and thousands of loans
-    contract, policy = trained_models().contract, load_decision_policy()
+    contract, policy = trained_models().contract, load_decision_policy(contract=load_contract())
     loaded = _loaded(name)
 
     # WHEN the chunk is decided in columns, and each loan alone as the API decides it
@@ -86,7 +87,7 @@ def test_a_chunk_decides_every_row_as_the_one_row_path_does(name: str, book) -> 
 
 def test_rows_breaking_the_contract_are_refused_with_every_reason(book) -> None:  # type: ignore[no-untyped-def]
     # GIVEN loans with a value above its maximum, an unknown category, a negative exposure
-    contract, policy = trained_models().contract, load_decision_policy()
+    contract, policy = trained_models().contract, load_decision_policy(contract=load_contract())
     poisoned = book.head(50).copy()
     poisoned.loc[0, "bureau_score"] = 9999.0
     poisoned.loc[0, "region"] = "atlantis"

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import yaml
+from pydantic import ValidationError as PydanticValidationError
 
 from credit_risk.contract import Contract, load_contract
 from credit_risk.decisions.policy import (
@@ -33,7 +34,7 @@ def contract() -> Contract:
 
 @pytest.fixture(scope="module")
 def policy() -> DecisionPolicy:
-    return load_decision_policy()
+    return load_decision_policy(contract=load_contract())
 
 
 def pd_at_odds(odds: float) -> float:
@@ -335,3 +336,33 @@ def test_policy_whose_exposure_column_is_not_in_the_contract_is_refused(contract
 
     with pytest.raises(ConfigurationError, match="ead_feature 'limit'"):
         validate_policy(policy, contract)
+
+
+def test_the_exposure_column_comes_from_the_contract(contract, tmp_path):
+    raw = contract.model_dump(mode="json", exclude_none=True)
+    raw["applications"]["columns"]["amount_financed"] = raw["applications"]["columns"].pop(
+        "loan_amount"
+    )
+    raw["applications"]["exposure"] = "amount_financed"
+    raw["derived"] = {
+        k: v for k, v in raw.get("derived", {}).items() if "loan_amount" not in json.dumps(v)
+    }
+    raw["loan_terms"] = [t for t in raw.get("loan_terms", []) if t != "loan_amount"]
+    other = Contract.model_validate(raw)
+    assert load_decision_policy(contract=other).ead_feature == "amount_financed"
+    raw["applications"].pop("exposure")
+    assert load_decision_policy(contract=Contract.model_validate(raw)).ead_feature is None
+
+
+def test_a_text_exposure_column_is_refused_when_the_contract_loads(contract):
+    raw = contract.model_dump(mode="json", exclude_none=True)
+    raw["applications"]["exposure"] = "application_id"
+    with pytest.raises(PydanticValidationError, match="exposure 'application_id' must be"):
+        Contract.model_validate(raw)
+
+
+def test_a_policy_that_does_not_fit_the_contract_is_a_503_naming_the_setting(contract, tmp_path):
+    policy = load_decision_policy(write_policy(tmp_path, policy_dict(ead_feature="limit")))
+    with pytest.raises(ConfigurationError) as caught:
+        validate_policy(policy, contract)
+    assert caught.value.http_status == 503 and caught.value.details["field"] == "ead_feature"

@@ -33,10 +33,15 @@ from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
-from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy, validate_policy
+from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
 from credit_risk.decisions.scoring import LoadedModel, decide_rows
 from credit_risk.decisions.serving import ChampionLoader
-from credit_risk.errors import ConfigurationError, NotFoundError, ValidationError
+from credit_risk.errors import (
+    ConfigurationError,
+    CreditRiskError,
+    NotFoundError,
+    ValidationError,
+)
 from credit_risk.governance.audit import AuditRecord, AuditTrail, canonical_json, input_hash
 from credit_risk.governance.auth import Caller
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
@@ -73,9 +78,7 @@ class RiskService:
 
     @cached_property
     def policy(self) -> DecisionPolicy:
-        policy = load_decision_policy()
-        validate_policy(policy, self.contract)
-        return policy
+        return load_decision_policy(contract=self.contract)
 
     @cached_property
     def requests(self) -> RequestModels:
@@ -419,6 +422,11 @@ class RiskService:
             checks["database"] = {"ok": False, "error": type(exc).__name__}
         checks["database"]["ms"] = round((time.perf_counter() - started) * 1000, 2)
         try:
+            _ = self.policy  # the decision policy fitted to the contract
+            checks["configuration"] = {"ok": True}
+        except CreditRiskError as exc:  # names the setting; never a personal value
+            checks["configuration"] = {"ok": False, "error": exc.name, "reason": exc.message}
+        try:
             loaded: LoadedModel = self.loader.get()
             checks["champion"] = {
                 "ok": True,
@@ -435,7 +443,7 @@ class RiskService:
                 "status": "ok" if ready else "unavailable",
                 "ready": ready,
                 "checks": checks,
-                "policy_version": self.policy.version,
+                "policy_version": self.policy.version if checks["configuration"]["ok"] else None,
                 "contract": self.contract.name,
             }
         )

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from credit_risk.contract import load_contract
 from credit_risk.db import schema
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.decisions.serving import score_batch
@@ -29,7 +30,7 @@ def test_batch_and_api_decide_the_same_application_identically(
         engine=rt.engine,
         contract=rt.contract,
         registry=api.registry,
-        policy=load_decision_policy(),
+        policy=load_decision_policy(contract=load_contract()),
         batch_id="portfolio-1",
     )
     assert summary["scored"] > SAMPLE

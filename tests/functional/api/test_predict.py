@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from credit_risk.contract import load_contract
 from credit_risk.db import schema
 from credit_risk.decisions.policy import decide, load_decision_policy, risk_grade, score_points
 from credit_risk.runtime import get_runtime
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
 
-POLICY = load_decision_policy()
+POLICY = load_decision_policy(contract=load_contract())
 
 
 def _customer(api: ApiWorld, i: int = 0) -> str:

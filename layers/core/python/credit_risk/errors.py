@@ -24,7 +24,10 @@ class CreditRiskError(Exception):
 
 
 class ConfigurationError(CreditRiskError):
-    """A setting, contract or configuration file is missing or invalid."""
+    """A setting, contract or configuration file is missing or invalid (the API is not
+    ready: 503, with the setting named)."""
+
+    http_status = 503
 
 
 class ContractError(CreditRiskError):

@@ -62,14 +62,24 @@ class DatasetSpec(BaseModel):
     customer_key: str | None = None
     event_date: str | None = None
     target: str | None = None
+    exposure: str | None = Field(
+        default=None,
+        description="The numeric column that is the exposure at default (the amount lent); "
+        "expected loss is PD x LGD x this.",
+    )
     columns: dict[str, ColumnSpec]
 
     @model_validator(mode="after")
     def _keys_are_columns(self) -> DatasetSpec:
-        for role in ("id", "customer_key", "event_date", "target"):
+        for role in ("id", "customer_key", "event_date", "target", "exposure"):
             name = getattr(self, role)
             if name is not None and name not in self.columns:
                 raise ValueError(f"{role} '{name}' is not a declared column")
+        if self.exposure is not None and self.columns[self.exposure].type not in (
+            "integer",
+            "float",
+        ):
+            raise ValueError(f"exposure '{self.exposure}' must be an integer or float column")
         return self
 
     @property

@@ -170,9 +170,23 @@ class DecisionPolicy(BaseModel):
         return {g: band.decision for band in self.decisions for g in band.grades or []}
 
 
-def load_decision_policy(path: str | Path | None = None) -> DecisionPolicy:
-    """Read a decision policy YAML; the packaged default policy when ``path`` is None."""
-    return load_yaml_model(DecisionPolicy, path, default="decisions.yaml", what="decision policy")
+def load_decision_policy(
+    path: str | Path | None = None, contract: Contract | None = None
+) -> DecisionPolicy:
+    """Read a decision policy YAML (the packaged default policy when ``path`` is None);
+    with ``contract``, fitted to it (see :func:`fit_policy`)."""
+    policy = load_yaml_model(DecisionPolicy, path, default="decisions.yaml", what="decision policy")
+    return policy if contract is None else fit_policy(policy, contract)
+
+
+def fit_policy(policy: DecisionPolicy, contract: Contract) -> DecisionPolicy:
+    """The policy for ``contract``: its EAD read from the contract's exposure column unless
+    the policy names one; a :class:`ConfigurationError` naming the setting when they do
+    not fit."""
+    if policy.ead_feature is None and contract.applications.exposure is not None:
+        policy = policy.model_copy(update={"ead_feature": contract.applications.exposure})
+    validate_policy(policy, contract)
+    return policy
 
 
 def validate_policy(policy: DecisionPolicy, contract: Contract) -> None:
@@ -184,8 +198,9 @@ def validate_policy(policy: DecisionPolicy, contract: Contract) -> None:
     numeric = col is not None and col.type in ("integer", "float")
     if not numeric and name not in contract.derived:
         raise ConfigurationError(
-            f"ead_feature '{name}' is not a numeric applications column of contract "
-            f"'{contract.name}'",
+            f"decision policy setting ead_feature '{name}' is not a numeric applications "
+            f"column of contract '{contract.name}': name one, or leave it out to use the "
+            "contract's applications.exposure",
             field="ead_feature",
         )
 

@@ -120,7 +120,7 @@ class MonitorService:
         self.workflows = workflows
         self.state_machines = {k: v for k, v in (state_machines or {}).items() if v}
         self.training_arn = training_state_machine_arn
-        self.policy = policy or load_decision_policy()
+        self.policy = policy or load_decision_policy(contract=contract)
         self._config = config
         self.table = schema.monitoring_snapshots
 
