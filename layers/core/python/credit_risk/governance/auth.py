@@ -109,12 +109,18 @@ def verify_token(key: bytes, token: str) -> Caller:
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"the token is not valid: {exc}") from exc
     role = claims.get("role")
-    if role not in _RANK:
+    # A role must be one known name: a list, a number or an object is refused, never
+    # looked up (a list is unhashable and would crash the lookup).
+    if not isinstance(role, str) or role not in _RANK:
         raise AuthenticationError("the token names no known role")
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise AuthenticationError("the token names no subject")
-    return Caller(subject, role, datetime.fromtimestamp(claims["exp"], UTC))
+    try:
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, OSError, ValueError, TypeError) as exc:
+        raise AuthenticationError("the token's expiry is not a valid time") from exc
+    return Caller(subject, role, expires_at)  # type: ignore[arg-type]
 
 
 def bearer_token(header: str | None) -> str:
