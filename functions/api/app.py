@@ -17,7 +17,7 @@ from chalice import AuthResponse, Chalice, Response
 from chalice.app import AuthRequest, Request
 
 from chalicelib import auth
-from chalicelib.errors import handles_errors
+from chalicelib.errors import handles_errors, reshaped
 from chalicelib.service import get_service
 from credit_risk.adapters.observability import logger, metrics
 from credit_risk.governance.auth import Caller, Role
@@ -69,8 +69,8 @@ def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Give every request an id, answer it in a header, log one line and flush metrics."""
     started = time.perf_counter()
     event.context.setdefault("requestId", uuid.uuid4().hex)
-    response = get_response(event)
     request_id = event.context["requestId"]
+    response = reshaped(get_response(event), request_id)
     response.headers["X-Request-Id"] = request_id
     logger.info(
         "request",

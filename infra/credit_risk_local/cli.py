@@ -337,10 +337,11 @@ def _start_api_server(cloud: Any, port: int) -> Any:
     try:
         app = cloud.dispatcher.handler_for("ApiFunction")
         from chalice.config import Config
-        from chalice.local import create_local_server
+
+        from credit_risk_local.gateway import create_server
     except (ImportError, AttributeError):
         return None
-    server = create_local_server(app, Config.create(), "127.0.0.1", port)
+    server = create_server(app, Config.create(), "127.0.0.1", port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

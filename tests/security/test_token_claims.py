@@ -8,14 +8,24 @@ from typing import Any
 
 import jwt
 import pytest
+from functional.api.conftest import ApiWorld
 
 from credit_risk.errors import AuthenticationError
 from credit_risk.governance.auth import ALGORITHM, AUDIENCE, ISSUER, verify_token
 from credit_risk.runtime import get_runtime
-from functional.api.conftest import ApiWorld
 
 KEY = b"k" * 32
-ODD_ROLES: list[Any] = [["admin"], ["viewer", "admin"], 3, 2.5, True, None, {"r": "admin"}, "root", ""]
+ODD_ROLES: list[Any] = [
+    ["admin"],
+    ["viewer", "admin"],
+    3,
+    2.5,
+    True,
+    None,
+    {"r": "admin"},
+    "root",
+    "",
+]
 
 
 def _signed(key: bytes, **overrides: Any) -> str:
