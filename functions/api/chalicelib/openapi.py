@@ -70,6 +70,13 @@ class DecisionBody(BaseModel):
     decision: Literal["approve", "review", "decline"]
     expected_loss: float | None
     reasons: list[Reason] = Field(max_length=4)
+    reason_codes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Why the decision was overridden, e.g. OUT_OF_TRAINING_RANGE:<feature> when an "
+            "input lies outside what the model was trained on (the decision is then review)"
+        ),
+    )
     policy_version: str
     model_version: str
     artifact_sha256: str

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from credit_risk.db import schema
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.decisions.serving import score_batch
-from credit_risk.runtime import get_runtime
+from credit_risk.runtime import get_runtime, reset_runtime
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
 
@@ -19,9 +19,12 @@ SAMPLE = 40
 
 @pytest.mark.parametrize("candidate", ["logistic_regression", "xgboost"])
 def test_batch_and_api_decide_the_same_application_identically(
-    bare_api: ApiWorld, candidate: str
+    bare_api: ApiWorld, candidate: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a champion of each kind, and the portfolio scored by the batch path
+    # GIVEN an API that takes the portfolio's own (past) application dates
+    monkeypatch.setenv("APPLICATION_DATE_WINDOW_DAYS", "36500")
+    reset_runtime()
+    # AND a champion of each kind, and the portfolio scored by the batch path
     api = bare_api
     api.register(champion=candidate)
     rt = get_runtime()
