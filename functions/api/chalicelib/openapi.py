@@ -224,9 +224,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Decide on a loan application",
         "A customer on file by id with the new loan's terms, or a whole application for a "
         "new applicant. Returns the probability of default, score points, grade, decision, "
-        "expected loss and up to four principal reasons. Audited.",
+        "expected loss and up to four principal reasons. Audited. 409 when a whole "
+        "application names a customer already on file.",
         DecisionBody,
-        (400, 404, 413, 415, 503),
+        (400, 404, 409, 413, 415, 503),
         body="predict",
     ),
     ("/api/risk-score/{customer_id}", "GET"): Operation(
@@ -313,6 +314,7 @@ _STATUS_TEXT = {
     401: "No valid bearer token",
     403: "The token's role may not call this",
     404: "Not found",
+    409: "Conflicts with what is on file",
     413: "The body is too large",
     415: "The body is not JSON",
     503: "Not ready: no champion model, or a dependency is down",

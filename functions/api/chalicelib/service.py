@@ -41,7 +41,12 @@ from credit_risk.decisions.scoring import (
     outside_training_range,
 )
 from credit_risk.decisions.serving import ChampionLoader
-from credit_risk.errors import ConfigurationError, NotFoundError, ValidationError
+from credit_risk.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
 from credit_risk.governance.audit import AuditRecord, AuditTrail, canonical_json, input_hash
 from credit_risk.governance.auth import Caller
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
@@ -217,6 +222,14 @@ class RiskService:
                     values.get(models.event_field), now.date()
                 )
             key = None if customer is None else self._pseudonym(customer)
+            if key is not None and self.store.knows(key):
+                # A made-up application must never replace a real customer's score.
+                raise ConflictError(
+                    "this customer is already on file; ask with the customer's id and the "
+                    "new loan's terms instead of a whole application",
+                    field=models.customer_field,
+                    rule="customer_exists",
+                )
             return application, key, str(values.get(spec.id) or request_id)
         terms = parsed.model_dump(exclude_none=True)
         key = self._pseudonym(terms.pop(models.customer_field))
