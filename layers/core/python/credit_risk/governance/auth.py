@@ -91,8 +91,10 @@ def mint_token(
 def verify_token(key: bytes, token: str) -> Caller:
     """The caller a token names; :class:`AuthenticationError` when it is not valid.
 
-    Valid means: signed with ``key`` (HS256 only), issued by us for this API, not expired
-    (with ``LEEWAY_SECONDS`` of clock skew), naming a subject and a known role.
+    Valid means: signed with ``key`` (HS256 only), issued by us for this API, issued
+    (``iat``, required) not in the future and not expired (with ``LEEWAY_SECONDS`` of clock
+    skew), living at most ``MAX_TTL`` from issue to expiry, naming a subject and one known
+    role.
     """
     try:
         claims = jwt.decode(
@@ -117,9 +119,18 @@ def verify_token(key: bytes, token: str) -> Caller:
     if not isinstance(subject, str) or not subject:
         raise AuthenticationError("the token names no subject")
     try:
-        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+        issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
     except (OverflowError, OSError, ValueError, TypeError) as exc:
-        raise AuthenticationError("the token's expiry is not a valid time") from exc
+        raise AuthenticationError("the token's issue or expiry time is not a valid time") from exc
+    # The key signs whatever expiry it is given: a lifetime beyond MAX_TTL is refused here
+    # too, so a leaked long-lived token is not good for years.
+    if expires_at - issued_at > MAX_TTL:
+        raise AuthenticationError(
+            f"the token's lifetime is longer than the {MAX_TTL.days} days allowed"
+        )
+    if expires_at <= issued_at:
+        raise AuthenticationError("the token expires before it was issued")
     return Caller(subject, role, expires_at)  # type: ignore[arg-type]
 
 
