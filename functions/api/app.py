@@ -29,8 +29,12 @@ ROUTES = auth.RouteRoles()
 
 @app.authorizer(ttl_seconds=300)
 def bearer(auth_request: AuthRequest) -> AuthResponse:
-    """Verify the bearer token; allow every route its role may call."""
-    return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
+    """Verify the bearer token (and that it is not revoked); allow every route its role
+    may call."""
+    runtime = get_runtime()
+    return auth.authorize(
+        auth_request.token, runtime.api_token_key, ROUTES, runtime.revocations.check
+    )
 
 
 def _request() -> Request:
@@ -61,7 +65,8 @@ def route(path: str, *, method: str, role: Role) -> Callable[[Callable[..., Any]
 
 
 def _caller(role: Role) -> Caller:
-    return auth.caller_of(_request().context, role)
+    # Checked again here: the gateway caches the authorizer's answer for a while.
+    return get_runtime().revocations.check(auth.caller_of(_request().context, role))
 
 
 @app.middleware("http")

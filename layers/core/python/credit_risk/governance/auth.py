@@ -14,6 +14,7 @@ it signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or ``API_TOKEN
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -43,6 +44,8 @@ class Caller:
     subject: str
     role: Role
     expires_at: datetime
+    token_id: str | None = None
+    issued_at: datetime | None = None
 
     def has(self, role: Role) -> bool:
         """True when this caller's role includes ``role``."""
@@ -84,6 +87,7 @@ def mint_token(
         "role": role,
         "iat": int(issued.timestamp()),
         "exp": int((issued + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,  # what a single token is revoked by
     }
     return jwt.encode(claims, _check_key(key), algorithm=ALGORITHM)
 
@@ -131,7 +135,10 @@ def verify_token(key: bytes, token: str) -> Caller:
         )
     if expires_at <= issued_at:
         raise AuthenticationError("the token expires before it was issued")
-    return Caller(subject, role, expires_at)  # type: ignore[arg-type]
+    jti = claims.get("jti")
+    if jti is not None and (not isinstance(jti, str) or not 1 <= len(jti) <= 200):
+        raise AuthenticationError("the token's id is not valid")
+    return Caller(subject, role, expires_at, jti, issued_at)  # type: ignore[arg-type]
 
 
 def bearer_token(header: str | None) -> str:
