@@ -7,11 +7,19 @@ errors all answer ``{error, message, request_id}``.
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+from app import app
+from chalice.config import Config
 from functional.api.conftest import ApiWorld
 
+from credit_risk_local.gateway import create_server
 from credit_risk_local.template import load_template
 
 ERROR_SHAPE = {"error", "message", "request_id"}
@@ -110,3 +118,23 @@ def test_the_readme_curl_example_sends_json() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     curls = [line for line in readme.splitlines() if line.startswith("curl ")]
     assert curls and all("Content-Type: application/json" in line for line in curls)
+
+
+def test_the_served_local_api_answers_401_in_the_same_shape() -> None:
+    # GIVEN the API served as `./run up` serves it (Chalice's server over template.yaml's
+    # gateway responses)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server(app, Config.create(), "127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # WHEN a request comes without a token
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=10)
+        # THEN the answer is a 401 in the API's error shape
+        assert refused.value.code == 401
+        body = json.loads(refused.value.read())
+        assert set(body) == ERROR_SHAPE and body["error"] == "AuthenticationError"
+    finally:
+        server.shutdown()
