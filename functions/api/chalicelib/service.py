@@ -67,6 +67,12 @@ def _iso(value: datetime | None) -> str | None:
     return aware.astimezone(UTC).isoformat()
 
 
+def _plain_number(value: float) -> str:
+    """A bound as a person writes it: 500000, 0.1875."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.6g}"
+
+
 class RiskService:
     """The API's behaviour; views parse, call one method, and return its result."""
 
@@ -178,7 +184,8 @@ class RiskService:
             message = f"{name} is outside the range the model was trained on"
             bounds = loaded.model.metadata["feature_ranges"][name]
             if name in self.contract.loan_terms:  # a loan term, not personal data
-                message += f" ({bounds['min']:g} to {bounds['max']:g})"
+                low, high = (_plain_number(bounds[end]) for end in ("min", "max"))
+                message += f" ({low} to {high})"
             raise ValidationError(
                 message, field=name, rule="out_of_training_range", features=", ".join(outside)
             )
