@@ -116,3 +116,19 @@ def test_the_local_cli_has_token_revoke() -> None:
     args = build_parser().parse_args(["token", "revoke", "--subject", "alice"])
     assert (args.action, args.subject) == ("revoke", "alice")
     assert build_parser().parse_args(["token", "--role", "scorer"]).action == "mint"
+
+
+def test_revocations_are_only_added_and_a_later_one_moves_the_subjects_time(
+    api: ApiWorld,
+) -> None:
+    revocations = get_runtime().revocations
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    between = _token("twice@tests", now=start + timedelta(minutes=2))
+    revocations.revoke_subject("twice@tests", by="tests", at=start)
+    revocations.revoke_subject("twice@tests", by="tests", at=start)  # the same: nothing new
+    assert _status(api, between) == 200
+    revocations.revoke_subject("twice@tests", by="tests", at=start + timedelta(minutes=5))
+    assert _status(api, between) == 401
+    with get_runtime().engine.connect() as conn:
+        rows = conn.execute(schema.token_revocations.select()).all()
+    assert len(rows) == 2  # both kept, none updated or deleted

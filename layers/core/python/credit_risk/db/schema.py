@@ -198,8 +198,9 @@ token_revocations = Table(
     later_metadata,
     Column("kind", String(10), primary_key=True),  # "token" (a jti) or "subject"
     Column("value", String(200), primary_key=True),
-    # subject: every token issued (iat, epoch seconds) at or before this is refused
-    Column("issued_before", BigInteger),
+    # subject: every token issued (iat, epoch seconds) at or before this is refused; 0 for
+    # a token. Append-only, like the rest of audit: a later revocation adds a row.
+    Column("issued_before", BigInteger, primary_key=True, autoincrement=False),
     Column("revoked_at", DateTime(timezone=True), nullable=False),
     Column("revoked_by", String(200), nullable=False),
     schema="audit",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select
+from sqlalchemy import Engine, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from credit_risk.db import schema
 from credit_risk.errors import AuthenticationError, ValidationError
@@ -35,7 +36,7 @@ class Revocations:
 
     def revoke_token(self, jti: str, *, by: str, at: datetime | None = None) -> None:
         """Revoke one token by its id (idempotent)."""
-        self._put(TOKEN, self._check("jti", jti), None, by, at or datetime.now(UTC))
+        self._put(TOKEN, self._check("jti", jti), 0, by, at or datetime.now(UTC))
 
     def revoke_subject(self, subject: str, *, by: str, at: datetime | None = None) -> int:
         """Revoke every token of ``subject`` issued up to now (or ``at``); returns that
@@ -45,21 +46,22 @@ class Revocations:
         self._put(SUBJECT, self._check("subject", subject), before, by, when)
         return before
 
-    def _put(self, kind: str, value: str, before: int | None, by: str, at: datetime) -> None:
+    def _put(self, kind: str, value: str, before: int, by: str, at: datetime) -> None:
+        """Add a revocation; rows are only ever inserted (the audit schema is append-only
+        for the application's database role)."""
         t = self.table
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(t.c.issued_before).where(t.c.kind == kind, t.c.value == value)
-            ).first()
-            if row is not None:
-                if kind == TOKEN or (row.issued_before or 0) >= (before or 0):
+        key = and_(t.c.kind == kind, t.c.value == value, t.c.issued_before == before)
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(t.c.kind).where(key)).first() is not None:
                     return
-                conn.execute(delete(t).where(t.c.kind == kind, t.c.value == value))
-            conn.execute(
-                insert(t).values(
-                    kind=kind, value=value, issued_before=before, revoked_at=at, revoked_by=by
+                conn.execute(
+                    insert(t).values(
+                        kind=kind, value=value, issued_before=before, revoked_at=at, revoked_by=by
+                    )
                 )
-            )
+        except IntegrityError:
+            return  # the same revocation, made at the same moment by someone else
 
     def is_revoked(self, caller: Caller) -> bool:
         """True when the caller's token id, or its subject up to the token's issue time,
