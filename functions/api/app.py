@@ -19,7 +19,7 @@ from chalice.app import AuthRequest, Request
 from chalicelib import auth
 from chalicelib.errors import handles_errors, reshaped
 from chalicelib.service import get_service
-from credit_risk.adapters.observability import logger, metrics
+from credit_risk.adapters.observability import logger, metrics, tracer
 from credit_risk.governance.auth import Caller, Role
 from credit_risk.runtime import get_runtime
 
@@ -31,10 +31,11 @@ ROUTES = auth.RouteRoles()
 def bearer(auth_request: AuthRequest) -> AuthResponse:
     """Verify the bearer token (and that it is not revoked); allow every route its role
     may call."""
-    runtime = get_runtime()
-    return auth.authorize(
-        auth_request.token, runtime.api_token_key, ROUTES, runtime.revocations.check
-    )
+    with tracer.provider.in_subsegment("## authorize"):
+        runtime = get_runtime()
+        return auth.authorize(
+            auth_request.token, runtime.api_token_key, ROUTES, runtime.revocations.check
+        )
 
 
 def _request() -> Request:
@@ -75,7 +76,8 @@ def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
     started = time.perf_counter()
     event.context.setdefault("requestId", uuid.uuid4().hex)
     request_id = event.context["requestId"]
-    response = reshaped(get_response(event), request_id)
+    with tracer.provider.in_subsegment(f"## {event.method} {event.context.get('resourcePath')}"):
+        response = reshaped(get_response(event), request_id)
     response.headers["X-Request-Id"] = request_id
     logger.info(
         "request",

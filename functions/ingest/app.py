@@ -8,13 +8,14 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.adapters.observability import logger, metrics
+from credit_risk.adapters.observability import logger, metrics, tracer
 from credit_risk.data.ingestion import Ingestor, LandedObject
 from credit_risk.decisions.rescore import PORTFOLIO_PREFIX, portfolio_run
 from credit_risk.runtime import get_runtime
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
     """Ingest every object the event names; return what happened to each."""

@@ -6,13 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.adapters.observability import logger
+from credit_risk.adapters.observability import logger, tracer
 from credit_risk.data.gate import QualityGate
 from credit_risk.data.quality import load_quality_config
 from credit_risk.runtime import get_runtime
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Check ``batch_id``/``dataset``, or ``snapshot_uri``; fail the state on a critical check."""
     runtime = get_runtime()

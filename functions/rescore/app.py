@@ -10,13 +10,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.adapters.observability import logger
+from credit_risk.adapters.observability import logger, tracer
 from credit_risk.decisions import rescore
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.runtime import get_runtime
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Pin the model version and write the manifest of chunks; return the plan."""
     runtime = get_runtime()
@@ -33,6 +34,7 @@ def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def score_chunk(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Score one chunk into S3 and ml.scores; return its counts."""
     runtime = get_runtime()
@@ -49,6 +51,7 @@ def score_chunk(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Reconcile the run from its chunks' result objects; fail by name when it does not
     add up or failed beyond its tolerance."""

@@ -6,13 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from credit_risk.adapters.observability import logger
+from credit_risk.adapters.observability import logger, tracer
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.decisions.serving import score_batch
 from credit_risk.runtime import get_runtime
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Score ``event['batch_id']``; a pipeline without a champion yet skips scoring."""
     runtime = get_runtime()

@@ -12,13 +12,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.aws import ObjectStore
-from credit_risk.adapters.observability import logger
+from credit_risk.adapters.observability import logger, tracer
 from credit_risk.adapters.settings import get_settings
 from credit_risk.contract import load_contract
 from credit_risk.models.training import orchestration
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run ``event['step']``: plan a search stage, cross-validate an item, or fit."""
     settings = get_settings()

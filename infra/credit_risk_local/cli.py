@@ -467,6 +467,44 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return _follow_rescore(cloud, cloud.redrive(args.name), console)
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or replay the ingest events that failed after Lambda's retries."""
+    cloud = _remote()
+    console = Console()
+    if args.action == "list":
+        letters = cloud.dead_letters()
+        console.step(f"{len(letters)} failed ingest event(s) in the dead-letter queue")
+        for letter in letters:
+            console.info(
+                f"{letter['message_id']}  {', '.join(letter['objects']) or '(no object)'}  "
+                f"{letter['error_type']} after {letter['attempts']} attempt(s) "
+                f"at {letter['failed_at']}"
+            )
+        return 0
+    results = cloud.replay_dead_letters(args.message_id)
+    if args.message_id and not results:
+        console.info(f"no dead letter {args.message_id} (./run dlq list shows them)")
+        return 1
+    for result in results:
+        state = "replayed, removed from the queue" if result["replayed"] else "failed again, kept"
+        console.info(f"{result['message_id']}  {', '.join(result['objects'])}: {state}")
+    return 0 if all(r["replayed"] for r in results) else 1
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring a database to this code's schema (what the deploy's DatabaseSchema does)."""
+    from credit_risk.contract import load_contract
+    from credit_risk.db.engine import get_engine, sqlite_url
+    from credit_risk.db.migrations import ensure_contract_tables, head_version, migrate
+
+    engine = get_engine(args.database_url or sqlite_url(LOCAL_DIR))
+    applied = migrate(engine)
+    ensure_contract_tables(engine, load_contract(os.environ.get("CONTRACT_PATH")))
+    done = f"applied {applied}" if applied else "nothing to apply"
+    Console().info(f"schema at version {head_version()} ({done})")
+    return 0
+
+
 def cmd_fire_schedule(args: argparse.Namespace) -> int:
     cloud = _remote()
     console = Console()
@@ -679,6 +717,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("redrive", cmd_redrive, "re-run the chunks of a failed re-score that have no result")
     p.add_argument("name", help="the failed re-score execution's name")
+
+    p = add("dlq", cmd_dlq, "list or replay ingest events that failed (the dead-letter queue)")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("--message-id", help="replay only this one (default: every one)")
+
+    p = add("migrate", cmd_migrate, "bring a database to this code's schema (advisory-locked)")
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: the embedded SQLite)")
 
     p = add("fire-schedule", cmd_fire_schedule, "do now what a schedule does when it fires")
     p.add_argument("--name", help="schedule name (default: the retraining schedule)")

@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from moto import mock_aws
@@ -100,6 +101,27 @@ class Stack:
     topics: dict[str, str] = field(default_factory=dict)
     schedules: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+
+
+def dead_letter_summary(message: dict[str, Any]) -> dict[str, Any]:
+    """One dead-lettered invocation record (Lambda's on-failure format), as ops see it:
+    the objects it names and the error type, never the error text (it may quote data)."""
+    record = json.loads(message["Body"])
+    event = record.get("requestPayload") or {}
+    objects = [
+        f"s3://{r['s3']['bucket']['name']}/{unquote_plus(r['s3']['object']['key'])}"
+        for r in event.get("Records", [])
+        if "s3" in r
+    ]
+    return {
+        "message_id": message["MessageId"],
+        "objects": objects,
+        "error_type": (record.get("responsePayload") or {}).get("errorType"),
+        "attempts": (record.get("requestContext") or {}).get("approximateInvokeCount"),
+        "failed_at": record.get("timestamp"),
+        "event": event,
+    }
 
 
 class CloudOperations:
@@ -123,6 +145,55 @@ class CloudOperations:
     def artifacts_bucket(self) -> str:
         """The bucket models, reports and snapshots live in."""
         return self.stack.buckets["ArtifactsBucket"]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The failed ingest events waiting in the dead-letter queue (left in it): each
+        with its message id, receipt, the object it names, the error type and when."""
+        sqs = self.client("sqs")
+        url = self.stack.queues["IngestDeadLetterQueue"]
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(10):
+            batch = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                seen.setdefault(message["MessageId"], dead_letter_summary(message))
+        return list(seen.values())
+
+    def replay_dead_letters(self, message_id: str | None = None) -> list[dict[str, Any]]:
+        """Send each dead-lettered event (or the one named) to ingest again, as the
+        asynchronous invocation it was: the letter leaves the queue, and a replay that
+        fails again comes back to it after Lambda's retries, with its new error."""
+        sqs = self.client("sqs")
+        url = self.stack.queues["IngestDeadLetterQueue"]
+        wanted = [
+            letter
+            for letter in self.dead_letters()
+            if message_id is None or letter["message_id"] == message_id
+        ]
+        for message in sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+        ).get("Messages", []):
+            if any(message["MessageId"] == letter["message_id"] for letter in wanted):
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        results = []
+        for letter in wanted:
+            self.client("lambda").invoke(
+                FunctionName="IngestFunction",
+                InvocationType="Event",
+                Payload=json.dumps(letter["event"]).encode(),
+            )
+            back = any(other["objects"] == letter["objects"] for other in self.dead_letters())
+            results.append(
+                {
+                    "message_id": letter["message_id"],
+                    "objects": letter["objects"],
+                    "replayed": not back,
+                }
+            )
+        return results
 
     def upload(self, key: str, body: bytes) -> None:
         """Put a file in the raw bucket; its notification invokes ingest."""
@@ -355,6 +426,7 @@ class LocalCloud(CloudOperations):
             "state_machines": self.stack.state_machines,
             "schedules": self.stack.schedules,
             "environment": self.stack.environment,
+            "queues": self.stack.queues,
         }
 
     @property
@@ -392,9 +464,11 @@ class LocalCloud(CloudOperations):
         self._create_buckets(template, ctx)
         self._create_secrets(template, ctx)
         self._create_topics(template, ctx)
+        self._create_queues(template, ctx)
         specs = functions(template)
         self._apply_environment(specs, ctx)
         self._create_functions(specs, ctx)
+        self._run_custom_resources(template, ctx)
         self._create_state_machines(template, ctx)
         self._create_notifications(specs, ctx)
         self._create_schedules(template, ctx)
@@ -425,6 +499,11 @@ class LocalCloud(CloudOperations):
                 ctx.attrs[(lid, "TopicName")] = f"credit-risk-{lid}"
             elif kind == "AWS::Serverless::LayerVersion":
                 ctx.refs[lid] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{lid}:1"
+            elif kind == "AWS::RDS::DBProxy":
+                # No proxy locally: the functions connect to the database directly.
+                ctx.attrs[(lid, "Endpoint")] = ""
+            elif kind == "AWS::Logs::LogGroup":
+                ctx.attrs[(lid, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{lid}:*"
             else:
                 ctx.refs.setdefault(lid, lid)
 
@@ -484,7 +563,10 @@ class LocalCloud(CloudOperations):
     def _create_secrets(self, template: dict[str, Any], ctx: Context) -> None:
         sm = self.client("secretsmanager")
         values = {
+            # One local user is both the owner and the application role (Postgres roles
+            # are tested on their own: tests/integration/test_db_roles.py).
             "DatabaseSecret": database_secret(self.database_url),
+            "AppDatabaseSecret": database_secret(self.database_url),
             "PseudonymSecret": {"key": self.pseudonym_key},
             "ApiTokenSecret": {"key": self._stable_key("api-token.key")},
         }
@@ -499,6 +581,54 @@ class LocalCloud(CloudOperations):
         for lid in resources_of_type(template, "AWS::SNS::Topic"):
             arn = sns.create_topic(Name=ctx.attrs[(lid, "TopicName")])["TopicArn"]
             self.stack.topics[lid] = arn
+
+    def _create_queues(self, template: dict[str, Any], ctx: Context) -> None:
+        sqs = self.client("sqs")
+        for lid in resources_of_type(template, "AWS::SQS::Queue"):
+            url = sqs.create_queue(QueueName=f"credit-risk-{lid}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            ctx.refs[lid] = url
+            ctx.attrs[(lid, "Arn")] = arn
+            ctx.attrs[(lid, "QueueName")] = f"credit-risk-{lid}"
+            self.stack.queues[lid] = url
+
+    def migrate(self) -> dict[str, Any]:
+        """Run the migrate function as a stack update would (after the database secret
+        points at another database, for example)."""
+        response = self.client("lambda").invoke(
+            FunctionName="MigrateFunction", Payload=json.dumps({"RequestType": "Update"}).encode()
+        )
+        body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        if "FunctionError" in response:
+            raise RuntimeError(f"migration failed: {body.get('errorType')}")
+        return body
+
+    def _run_custom_resources(self, template: dict[str, Any], ctx: Context) -> None:
+        """Play CloudFormation's part for custom resources (the database schema): invoke
+        each one's function with a Create event, in template order; a failure stops the
+        deploy, as it would roll a stack back."""
+        lam = self.client("lambda")
+        for lid, resource in template["Resources"].items():
+            if not resource["Type"].startswith("Custom::"):
+                continue
+            props = resolve(resource.get("Properties", {}), ctx)
+            event = {
+                "RequestType": "Create",
+                "LogicalResourceId": lid,
+                "ResourceType": resource["Type"],
+                "ResourceProperties": props,
+            }
+            response = lam.invoke(
+                FunctionName=props["ServiceToken"], Payload=json.dumps(event).encode()
+            )
+            body = json.loads(response["Payload"].read() or b"{}")
+            if "FunctionError" in response:
+                raise RuntimeError(
+                    f"custom resource {lid} failed: {body.get('errorType')}: "
+                    f"{body.get('errorMessage')}"
+                )
 
     def _apply_environment(self, specs: list[FunctionSpec], ctx: Context) -> None:
         """Apply the stack's environment to this process once.
@@ -519,6 +649,12 @@ class LocalCloud(CloudOperations):
                 merged[key] = str(value)
         env = {k: v for k, v in merged.items() if k not in conflicting}
         env["CREDIT_RISK_LOCAL_DIR"] = str(self.local_dir)
+        # Where the local cloud differs from AWS, and why: a local Postgres has no TLS
+        # (AWS verifies the RDS certificate), and every function shares this one process,
+        # so one connection per process would be one for all of them (each Lambda
+        # container has its own).
+        env["DB_TLS"] = "off"
+        env["DB_POOL_SIZE"] = "5"
         self._set_env(env)
         self.stack.environment = env
 
@@ -541,7 +677,36 @@ class LocalCloud(CloudOperations):
                 Timeout=900,
             )
             self.dispatcher.register(spec.logical_id, spec.code_dir, spec.handler)
+            self._configure_async(spec, ctx)
             self.stack.functions[spec.logical_id] = spec
+
+    def _configure_async(self, spec: FunctionSpec, ctx: Context) -> None:
+        """Lambda's asynchronous-invocation contract for a function with an
+        ``EventInvokeConfig``: retries, then the event to its on-failure SQS queue."""
+        config = spec.event_invoke_config
+        if not config:
+            return
+        destination = config.get("DestinationConfig", {}).get("OnFailure", {})
+        queue_arn = resolve(destination.get("Destination"), ctx) if destination else None
+        queue_url = next(
+            (
+                url
+                for lid, url in self.stack.queues.items()
+                if ctx.attrs.get((lid, "Arn")) == queue_arn
+            ),
+            None,
+        )
+        sqs = self.client("sqs")
+
+        def dead_letter(message: dict[str, Any]) -> None:
+            if queue_url is not None:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, default=str))
+
+        self.dispatcher.configure_async(
+            spec.logical_id,
+            retries=int(config.get("MaximumRetryAttempts", 2)),
+            on_failure=dead_letter,
+        )
 
     def _create_state_machines(self, template: dict[str, Any], ctx: Context) -> None:
         sfn = self.client("stepfunctions")
@@ -614,6 +779,7 @@ class RemoteCloud(CloudOperations):
             state_machines=description["state_machines"],
             schedules=description["schedules"],
             environment=description["environment"],
+            queues=description.get("queues", {}),
         )
         self._session = boto3.session.Session(
             region_name=description["region"],

@@ -22,7 +22,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,6 +70,7 @@ class Dispatcher:
         self._handlers: dict[str, tuple[Path, str]] = {}
         self._modules: dict[str, ModuleType] = {}
         self._overrides: dict[str, Handler] = {}
+        self._async: dict[str, tuple[int, Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.RLock()
         self._running = threading.RLock()
         self.invocations: list[Invocation] = []
@@ -77,6 +78,14 @@ class Dispatcher:
     def register(self, name: str, code_dir: Path, handler: str) -> None:
         """Route invocations of ``name`` to ``code_dir``'s ``module.function``."""
         self._handlers[name] = (code_dir, handler)
+
+    def configure_async(
+        self, name: str, *, retries: int, on_failure: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Events that only arrive asynchronously (S3 notifications) get Lambda's async
+        contract for ``name``: ``retries`` more attempts, then ``on_failure`` receives the
+        invocation record (Lambda's on-failure destination format)."""
+        self._async[name] = (retries, on_failure)
 
     def override(self, name: str, handler: Handler | None) -> None:
         """Put a test double in front of a function (``None`` removes it)."""
@@ -109,9 +118,39 @@ class Dispatcher:
         return fn
 
     def invoke(self, name: str, arn: str, event: Any) -> tuple[str, bool, str]:
-        """Run one invocation; return moto's ``(payload, errored, logs)`` triple."""
+        """Run one invocation; return moto's ``(payload, errored, logs)`` triple.
+
+        An S3 notification (asynchronous in AWS) to a function with an async config is
+        retried, and its record sent to the on-failure destination when every try failed.
+        """
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
+        if name not in self._async or not _is_s3_notification(event):
+            return self._invoke_once(name, arn, event)
+        retries, on_failure = self._async[name]
+        attempts = retries + 1
+        for _ in range(attempts):
+            payload, errored, logs = self._invoke_once(name, arn, event)
+            if not errored:
+                return payload, errored, logs
+        on_failure(
+            {
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "requestContext": {
+                    "requestId": uuid.uuid4().hex,
+                    "functionArn": arn,
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                "responsePayload": json.loads(payload),
+            }
+        )
+        return payload, errored, logs
+
+    def _invoke_once(self, name: str, arn: str, event: Any) -> tuple[str, bool, str]:
         started = time.monotonic()
         error_type = None
         with self._lock:
@@ -137,6 +176,13 @@ class Dispatcher:
             _log.warning("%s failed: %s: %s", name, error_type, exc, exc_info=exc)
         self.invocations.append(Invocation(name, event, error_type, time.monotonic() - started))
         return payload, errored, ""
+
+
+def _is_s3_notification(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        return False
+    return all(isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records)
 
 
 _active: Dispatcher | None = None

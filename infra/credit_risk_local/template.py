@@ -135,6 +135,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     events: dict[str, Any]
     package_type: str
+    event_invoke_config: dict[str, Any] = field(default_factory=dict)
 
 
 def functions(template: dict[str, Any]) -> list[FunctionSpec]:
@@ -168,6 +169,7 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
                 environment=env,
                 events=props.get("Events", {}),
                 package_type=package_type,
+                event_invoke_config=props.get("EventInvokeConfig", {}),
             )
         )
     return specs

@@ -95,11 +95,15 @@ def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> 
 
 
 def use_database(cloud: LocalCloud, database_url: str) -> None:
-    """Point the stack at another database, as rotating the RDS secret would."""
-    cloud.client("secretsmanager").put_secret_value(
-        SecretId=cloud.stack.secrets["DatabaseSecret"],
-        SecretString=json.dumps(database_secret(database_url)),
-    )
+    """Point the stack at another database, as rotating the RDS secret would, and
+    migrate it, as the deploy's migrate step would."""
+    for secret in ("DatabaseSecret", "AppDatabaseSecret"):
+        cloud.client("secretsmanager").put_secret_value(
+            SecretId=cloud.stack.secrets[secret],
+            SecretString=json.dumps(database_secret(database_url)),
+        )
+    reset_runtime()
+    cloud.migrate()
     reset_runtime()
 
 

@@ -11,8 +11,14 @@ from sqlalchemy import Engine
 
 from credit_risk.adapters.aws import ObjectStore, Workflows, read_secret, reset_clients
 from credit_risk.contract import Contract, load_contract
-from credit_risk.db.engine import dispose_all, get_engine, sqlite_url, url_from_secret
-from credit_risk.db.migrations import ensure_contract_tables, migrate
+from credit_risk.db.engine import (
+    dispose_all,
+    get_engine,
+    rds_tls_context,
+    sqlite_url,
+    url_from_secret,
+)
+from credit_risk.db.migrations import check_schema, ensure_contract_tables, migrate
 from credit_risk.errors import ConfigurationError
 from credit_risk.models.registry import Registry
 
@@ -36,24 +42,52 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
+        """The database, at this code's schema: migrated here when ``migrate_on_start``
+        (locally), else checked (on Lambda the deploy's migrate step has run)."""
+        engine = self.engine_unmigrated
+        if self.settings.migrate_on_start:
+            migrate(engine)
+            ensure_contract_tables(engine, self.contract)
+        else:
+            check_schema(engine)
+        return engine
+
+    @cached_property
+    def engine_unmigrated(self) -> Engine:
+        """The database as it is (the migrate step's starting point)."""
         s = self.settings
         if s.database_url:
-            url = s.database_url
-        elif s.db_secret_arn:
-            secret = read_secret(s.db_secret_arn, s.aws_region)
-            if not isinstance(secret, dict):
+            return get_engine(s.database_url, pool_size=s.db_pool_size)
+        if s.db_secret_arn:
+            return self._engine_from_secret(s.db_secret_arn)
+        return get_engine(sqlite_url(s.local_dir))
+
+    @cached_property
+    def owner_engine(self) -> Engine:
+        """The database as its owner, who migrates (the migrate step only)."""
+        owner = self.settings.owner_db_secret_arn
+        return self._engine_from_secret(owner) if owner else self.engine_unmigrated
+
+    def _engine_from_secret(self, secret_arn: str) -> Engine:
+        """Postgres from its Secrets Manager secret, through the RDS Proxy when there is one;
+        TLS verified; the password re-read (cached ``secret_max_age_s``) per new connection."""
+        s = self.settings
+
+        def secret() -> dict[str, Any]:
+            value = read_secret(secret_arn, s.aws_region, max_age=s.secret_max_age_s)
+            if not isinstance(value, dict):
                 raise ConfigurationError("the database secret is not a JSON object")
-            url = (
-                str(secret["url"])
-                if "url" in secret
-                else url_from_secret(secret).render_as_string(hide_password=False)
-            )
-        else:
-            url = sqlite_url(s.local_dir)
-        engine = get_engine(url)
-        migrate(engine)
-        ensure_contract_tables(engine, self.contract)
-        return engine
+            return value
+
+        first = secret()
+        if "url" in first:  # a full URL (the local cloud's secret)
+            return get_engine(str(first["url"]), pool_size=s.db_pool_size)
+        return get_engine(
+            url_from_secret(first, host=s.db_proxy_endpoint),
+            pool_size=s.db_pool_size,
+            tls=rds_tls_context() if s.db_tls == "verify" else None,
+            password=lambda: str(secret()["password"]),
+        )
 
     @cached_property
     def registry(self) -> Registry:

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -17,25 +18,32 @@ from credit_risk.errors import ConfigurationError, NotFoundError
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
 _clients: dict[str, Any] = {}
+_secrets: SecretsProvider | None = None
 _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"})
 
 
 def client(service: str, region: str | None = None) -> Any:
     """A shared boto3 client for ``service`` (one per container)."""
-    global _session
     with _lock:
-        if service not in _clients:
-            if _session is None:
-                _session = boto3.session.Session(region_name=region)
-            _clients[service] = _session.client(service, config=_RETRIES)
-        return _clients[service]
+        return _client_unlocked(service, region)
+
+
+def _client_unlocked(service: str, region: str | None) -> Any:
+    """:func:`client`, for a caller that holds the lock."""
+    global _session
+    if service not in _clients:
+        if _session is None:
+            _session = boto3.session.Session(region_name=region)
+        _clients[service] = _session.client(service, config=_RETRIES)
+    return _clients[service]
 
 
 def reset_clients() -> None:
     """Forget cached clients (a new local cloud, or a test with a fresh mock)."""
-    global _session
+    global _session, _secrets
     with _lock:
         _session = None
+        _secrets = None
         _clients.clear()
 
 
@@ -175,11 +183,20 @@ class Workflows:
         return str(response["redriveDate"])
 
 
-def read_secret(secret_id: str, region: str | None = None) -> dict[str, Any] | str:
-    """A Secrets Manager secret: parsed JSON when it is JSON, else the string."""
-    value: str = client("secretsmanager", region).get_secret_value(SecretId=secret_id)[
-        "SecretString"
-    ]
+def read_secret(
+    secret_id: str, region: str | None = None, max_age: int = 300
+) -> dict[str, Any] | str:
+    """A Secrets Manager secret: parsed JSON when it is JSON, else the string.
+
+    Read through Powertools parameters and cached for ``max_age`` seconds, so a rotated
+    secret is picked up within that time without a redeploy.
+    """
+    global _secrets
+    with _lock:
+        if _secrets is None:
+            _secrets = SecretsProvider(boto3_client=_client_unlocked("secretsmanager", region))
+        provider = _secrets
+    value = str(provider.get(secret_id, max_age=max_age))
     try:
         parsed: dict[str, Any] = json.loads(value)
     except json.JSONDecodeError:

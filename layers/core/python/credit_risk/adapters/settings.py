@@ -24,6 +24,35 @@ class Settings(BaseSettings):
     db_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding RDS credentials."
     )
+    owner_db_secret_arn: str | None = Field(
+        default=None,
+        description="The database owner's secret: only the migrate step connects with it.",
+    )
+    db_proxy_endpoint: str | None = Field(
+        default=None,
+        description="RDS Proxy endpoint; replaces the secret's host (the instance) when set.",
+    )
+    db_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="Connections a process keeps open; 1 on Lambda (one request at a time).",
+    )
+    db_tls: str = Field(
+        default="verify",
+        pattern="^(verify|off)$",
+        description="verify: TLS checked against the shipped RDS CA bundle (Postgres from a "
+        "secret); off: no TLS (a local Postgres).",
+    )
+    secret_max_age_s: int = Field(
+        default=300,
+        ge=0,
+        description="Seconds a secret read is cached, so a rotated secret is picked up.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Migrate the database when a process first connects (locally); false on "
+        "Lambda, where the deploy's migrate step does it once.",
+    )
     raw_bucket: str = "credit-risk-raw"
     artifacts_bucket: str = "credit-risk-artifacts"
     pipeline_state_machine_arn: str | None = None

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, MetaData, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, MetaData, func, insert, inspect, select, text
 
 from credit_risk.contract import DATASETS, Contract
 from credit_risk.db import schema
 from credit_risk.db.engine import SCHEMAS, is_postgres
-from credit_risk.errors import ContractError
+from credit_risk.errors import ConfigurationError, ContractError
 
 
 def _create_fixed_tables(conn: Connection) -> None:
@@ -84,10 +84,21 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 ]
 
 
+# Any constant: the advisory lock every migrating process takes on Postgres, so that
+# concurrent runs (a deploy and a developer, two test workers) apply each version once.
+MIGRATION_LOCK_ID = 0x63726D69  # "crmi"
+
+
 def migrate(engine: Engine) -> list[int]:
-    """Bring the database to the newest schema; return the versions applied now."""
+    """Bring the database to the newest schema; return the versions applied now.
+
+    Safe to run concurrently: on Postgres the whole run holds a transaction-scoped
+    advisory lock (the second runner waits, then finds nothing left to do); SQLite's
+    ``BEGIN IMMEDIATE`` serialises writers already.
+    """
     with engine.begin() as conn:
         if is_postgres(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             for name in SCHEMAS:
                 conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
         schema.schema_version.create(conn, checkfirst=True)
@@ -104,6 +115,26 @@ def migrate(engine: Engine) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+def head_version() -> int:
+    """The newest schema version this code knows."""
+    return max(version for version, _name, _apply in MIGRATIONS)
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to run against a database the deploy's migrate step has not brought up to
+    this code's schema (functions never migrate on a cold start in AWS)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(schema.schema_version.name, schema="ml"):
+            have = 0
+        else:
+            have = conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0
+    if have < head_version():
+        raise ConfigurationError(
+            f"the database schema is at version {have}, this code needs {head_version()}: "
+            "run the migrate step (sam deploy runs it; locally ./run migrate)"
+        )
 
 
 def ensure_contract_tables(engine: Engine, contract: Contract) -> None:
