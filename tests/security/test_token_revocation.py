@@ -6,6 +6,7 @@ the database (migration 6) and are made with ``python -m credit_risk revoke-toke
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +14,17 @@ import jwt
 import pytest
 from app import ROUTES, app
 from functional.api.conftest import ApiWorld
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from chalicelib.auth import authorize
 from credit_risk.__main__ import main as operator_main
 from credit_risk.db import schema
-from credit_risk.governance.auth import mint_token
+from credit_risk.db.engine import get_engine
+from credit_risk.db.migrations import migrate
+from credit_risk.db.roles import grant_application_role
+from credit_risk.governance.auth import Caller, mint_token
+from credit_risk.governance.revocation import Revocations
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cli import build_parser
 
@@ -132,3 +139,37 @@ def test_revocations_are_only_added_and_a_later_one_moves_the_subjects_time(
     with get_runtime().engine.connect() as conn:
         rows = conn.execute(schema.token_revocations.select()).all()
     assert len(rows) == 2  # both kept, none updated or deleted
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_application_database_role_can_revoke_and_check(database_url: str) -> None:
+    # GIVEN Postgres migrated by its owner and the role the functions connect as, which may
+    # only SELECT and INSERT in the audit schema
+    owner = get_engine(database_url)
+    migrate(owner)
+    role = f"cr_app_{uuid.uuid4().hex[:8]}"
+    grant_application_role(owner, role, "not-used-with-trust-auth")
+    app_engine = create_engine(
+        make_url(database_url).set(username=role, password="x").render_as_string(False)
+    )
+    try:
+        # WHEN it revokes a token and a subject, twice over
+        revocations = Revocations(app_engine)
+        now = datetime.now(UTC)
+        revocations.revoke_token("jti-1", by="tests")
+        revocations.revoke_subject("s@tests", by="tests", at=now)
+        revocations.revoke_subject("s@tests", by="tests", at=now + timedelta(seconds=5))
+        # THEN the revocations hold
+        caller = Caller("s@tests", "viewer", now, "jti-2", now - timedelta(seconds=1))
+        assert revocations.is_revoked(caller)
+        assert revocations.is_revoked(Caller("x@tests", "viewer", now, "jti-1", now))
+        assert not revocations.is_revoked(Caller("x@tests", "viewer", now, "jti-3", now))
+    finally:
+        app_engine.dispose()
+        with owner.begin() as conn:
+            conn.execute(text(f"REASSIGN OWNED BY {role} TO CURRENT_USER"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+        admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
