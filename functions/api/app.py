@@ -17,7 +17,7 @@ from chalice import AuthResponse, Chalice, Response
 from chalice.app import AuthRequest, Request
 
 from chalicelib import auth
-from chalicelib.errors import handles_errors
+from chalicelib.errors import handles_errors, reshaped
 from chalicelib.service import get_service
 from credit_risk.adapters.observability import logger, metrics, tracer
 from credit_risk.governance.auth import Caller, Role
@@ -29,9 +29,13 @@ ROUTES = auth.RouteRoles()
 
 @app.authorizer(ttl_seconds=300)
 def bearer(auth_request: AuthRequest) -> AuthResponse:
-    """Verify the bearer token; allow every route its role may call."""
+    """Verify the bearer token (and that it is not revoked); allow every route its role
+    may call."""
     with tracer.provider.in_subsegment("## authorize"):
-        return auth.authorize(auth_request.token, get_runtime().api_token_key, ROUTES)
+        runtime = get_runtime()
+        return auth.authorize(
+            auth_request.token, runtime.api_token_key, ROUTES, runtime.revocations.check
+        )
 
 
 def _request() -> Request:
@@ -62,7 +66,8 @@ def route(path: str, *, method: str, role: Role) -> Callable[[Callable[..., Any]
 
 
 def _caller(role: Role) -> Caller:
-    return auth.caller_of(_request().context, role)
+    # Checked again here: the gateway caches the authorizer's answer for a while.
+    return get_runtime().revocations.check(auth.caller_of(_request().context, role))
 
 
 @app.middleware("http")
@@ -70,9 +75,9 @@ def observe(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Give every request an id, answer it in a header, log one line and flush metrics."""
     started = time.perf_counter()
     event.context.setdefault("requestId", uuid.uuid4().hex)
-    with tracer.provider.in_subsegment(f"## {event.method} {event.context.get('resourcePath')}"):
-        response = get_response(event)
     request_id = event.context["requestId"]
+    with tracer.provider.in_subsegment(f"## {event.method} {event.context.get('resourcePath')}"):
+        response = reshaped(get_response(event), request_id)
     response.headers["X-Request-Id"] = request_id
     logger.info(
         "request",

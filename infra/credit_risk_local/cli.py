@@ -361,10 +361,11 @@ def _start_api_server(cloud: Any, port: int) -> Any:
     try:
         app = cloud.dispatcher.handler_for("ApiFunction")
         from chalice.config import Config
-        from chalice.local import create_local_server
+
+        from credit_risk_local.gateway import create_server
     except (ImportError, AttributeError):
         return None
-    server = create_local_server(app, Config.create(), "127.0.0.1", port)
+    server = create_server(app, Config.create(), "127.0.0.1", port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -634,9 +635,19 @@ def _typed(value: str) -> Any:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    if args.action == "revoke":
+        from credit_risk.governance.revocation import revoke
+
+        if (args.jti is None) == (args.subject is None):
+            print("token revoke needs exactly one of --jti ID and --subject NAME", file=sys.stderr)
+            return 2
+        _, runtime = _remote_runtime()
+        print(revoke(runtime.revocations, jti=args.jti, subject=args.subject, by="cli"))
+        return 0
     from credit_risk_local.tokens import demo_token
 
-    print(demo_token(_remote(), role=args.role, subject=args.subject, ttl=args.ttl))
+    subject = args.subject or "local-user"
+    print(demo_token(_remote(), role=args.role, subject=subject, ttl=args.ttl))
     return 0
 
 
@@ -771,9 +782,16 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --set loan_amount=5000 --set loan_term_months=36",
     )
 
-    p = add("token", cmd_token, "mint an API bearer token for the running local stack")
+    p = add(
+        "token",
+        cmd_token,
+        "mint an API bearer token for the running local stack; "
+        "'token revoke --jti ID | --subject NAME' revokes",
+    )
+    p.add_argument("action", nargs="?", choices=["mint", "revoke"], default="mint")
     p.add_argument("--role", choices=["viewer", "scorer", "admin"], default="viewer")
-    p.add_argument("--subject", default="local-user")
+    p.add_argument("--subject", default=None, help="mint: who for; revoke: every token of")
+    p.add_argument("--jti", help="revoke: the id of one token")
     p.add_argument("--ttl", type=int, default=3600, help="seconds")
 
     p = add("quality-report", cmd_quality_report, "print a batch's data-quality report")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 
 from conftest import to_csv_bytes
@@ -135,3 +138,33 @@ def test_commands_without_a_running_cloud_say_how_to_start_one(
     monkeypatch.setattr(cli, "LOCAL_DIR", tmp_path)
     assert cli.main(["executions"]) == 2
     assert "./run up" in capsys.readouterr().err
+
+
+def test_a_token_revoked_with_the_cli_is_refused_by_the_served_api(  # type: ignore[no-untyped-def]
+    served: Path, capsys
+) -> None:
+    # GIVEN a token minted for the served stack, which the API accepts
+    assert cli.main(["token", "--role", "viewer", "--subject", "ops@tests"]) == 0
+    token = capsys.readouterr().out.strip()
+    api_url = json.loads((served / cli.CLOUD_FILE).read_text())["api_url"]
+
+    def status() -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(
+            f"{api_url}/api/models", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    assert status()[0] == 200
+    # WHEN it is revoked with `./run token revoke --jti ...`
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert cli.main(["token", "revoke", "--jti", jti]) == 0
+    assert "revoked token" in capsys.readouterr().out
+    # THEN the served API refuses it, in the API's error shape
+    code, body = status()
+    assert code == 401 and set(body) == {"error", "message", "request_id"}
+    # AND revoke needs exactly one of --jti and --subject
+    assert cli.main(["token", "revoke"]) == 2

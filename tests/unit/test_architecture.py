@@ -34,6 +34,7 @@ IO_MODULES = {
     "credit_risk.decisions.rescore",
     "credit_risk.monitoring.service",
     "credit_risk.governance.audit",
+    "credit_risk.governance.revocation",
 }
 # Data, not code: the root package holds only constants, ``defaults`` only YAML files.
 FOUNDATION = {"credit_risk", "credit_risk.defaults"}

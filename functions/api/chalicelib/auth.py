@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,16 +84,29 @@ def unauthorized() -> Exception:
     return Exception("Unauthorized")
 
 
-def authorize(header: str | None, key: bytes, routes: RouteRoles) -> AuthResponse:
-    """The authorizer's answer for an ``Authorization`` header (raises for a bad token)."""
+def authorize(
+    header: str | None,
+    key: bytes,
+    routes: RouteRoles,
+    not_revoked: Callable[[Caller], Caller] | None = None,
+) -> AuthResponse:
+    """The authorizer's answer for an ``Authorization`` header (raises for a bad token,
+    and for a revoked one when ``not_revoked`` is given: it raises AuthenticationError)."""
     try:
         caller = verify_token(key, bearer_token(header))
+        if not_revoked is not None:
+            not_revoked(caller)
     except AuthenticationError as exc:
         raise unauthorized() from exc
+    context = {"role": caller.role, "expires_at": caller.expires_at.isoformat()}
+    if caller.token_id:
+        context["token_id"] = caller.token_id
+    if caller.issued_at is not None:
+        context["issued_at"] = caller.issued_at.isoformat()
     return AuthResponse(
         routes=routes.allowed(caller.role),
         principal_id=caller.subject,
-        context={"role": caller.role, "expires_at": caller.expires_at.isoformat()},
+        context=context,
     )
 
 
@@ -111,4 +125,15 @@ def caller_of(context: dict[str, object], required: Role) -> Caller:
         expires_at = datetime.fromisoformat(expires)
     except ValueError:
         expires_at = datetime.max
-    return Caller(subject, role, expires_at)  # type: ignore[arg-type]
+    token_id = granted.get("token_id")
+    try:
+        issued_at: datetime | None = datetime.fromisoformat(str(granted["issued_at"]))
+    except (KeyError, ValueError):
+        issued_at = None
+    return Caller(
+        subject,
+        role,  # type: ignore[arg-type]
+        expires_at,
+        token_id if isinstance(token_id, str) and token_id else None,
+        issued_at,
+    )

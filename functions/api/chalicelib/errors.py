@@ -82,6 +82,24 @@ def error_response(exc: Exception, request_id: str) -> Response:
     return Response(body=body, status_code=status, headers=dict(JSON))
 
 
+_CHALICE_MESSAGES = {
+    405: "this route does not take that method",
+    415: "send the request body as JSON, with Content-Type: application/json",
+}
+
+
+def reshaped(response: Response, request_id: str) -> Response:
+    """Chalice's own error answers (405, 415, ...: ``{Code, Message}``) in the API's
+    ``{error, message, request_id}`` shape; every other response unchanged."""
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response
+    message = _CHALICE_MESSAGES.get(response.status_code, str(body["Message"]))
+    response.body = {"error": str(body["Code"]), "message": message, "request_id": request_id}
+    response.headers = {**response.headers, **JSON}
+    return response
+
+
 def handles_errors(
     request_id: Callable[[], str],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

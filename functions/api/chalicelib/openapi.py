@@ -70,6 +70,13 @@ class DecisionBody(BaseModel):
     decision: Literal["approve", "review", "decline"]
     expected_loss: float | None
     reasons: list[Reason] = Field(max_length=4)
+    reason_codes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Why the decision was overridden, e.g. OUT_OF_TRAINING_RANGE:<feature> when an "
+            "input lies outside what the model was trained on (the decision is then review)"
+        ),
+    )
     policy_version: str
     model_version: str
     artifact_sha256: str
@@ -217,9 +224,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Decide on a loan application",
         "A customer on file by id with the new loan's terms, or a whole application for a "
         "new applicant. Returns the probability of default, score points, grade, decision, "
-        "expected loss and up to four principal reasons. Audited.",
+        "expected loss and up to four principal reasons. Audited. 409 when a whole "
+        "application names a customer already on file.",
         DecisionBody,
-        (400, 404, 413, 415, 503),
+        (400, 404, 409, 413, 415, 503),
         body="predict",
     ),
     ("/api/risk-score/{customer_id}", "GET"): Operation(
@@ -306,6 +314,7 @@ _STATUS_TEXT = {
     401: "No valid bearer token",
     403: "The token's role may not call this",
     404: "Not found",
+    409: "Conflicts with what is on file",
     413: "The body is too large",
     415: "The body is not JSON",
     503: "Not ready: no champion model, or a dependency is down",

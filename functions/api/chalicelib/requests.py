@@ -43,13 +43,52 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FORBID = ConfigDict(extra="forbid", frozen=True)
 
 
+class _BodyRefused(ValueError):
+    """A JSON body the parser read but the API refuses, with a message safe to answer."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise _BodyRefused(f"{name} is not a number JSON allows", "json_invalid")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refused when a key appears twice (never silently last-wins)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _BodyRefused(
+                "the request body repeats a key in one object; send each key once",
+                "duplicate_key",
+            )
+        out[key] = value
+    return out
+
+
+def _plain_json_error(exc: Exception) -> tuple[str, str]:
+    """What to answer for a body the JSON parser refused, in our words (the parser's own
+    message can echo internals: recursion limits, digit limits)."""
+    if isinstance(exc, _BodyRefused):
+        return str(exc), exc.rule
+    if isinstance(exc, RecursionError):
+        return "the request body is nested too deeply", "json_too_deep"
+    if isinstance(exc, json.JSONDecodeError):
+        return (
+            f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})",
+            "json_invalid",
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return "the request body is not UTF-8 text", "json_invalid"
+    # int() refuses numbers of more than 4,300 digits with a ValueError of its own.
+    return "the request body is not valid JSON (a value cannot be read)", "json_invalid"
 
 
 def read_json_object(raw: bytes | str | None, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The body as a JSON object: 413 when too large, 400 when empty, not JSON or not an
-    object (NaN and Infinity are not JSON either)."""
+    """The body as a JSON object: 413 when too large, 400 when empty, not JSON, not an
+    object or repeating a key in one object (NaN and Infinity are not JSON either)."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if raw is not None and len(raw) > max_bytes:
@@ -61,11 +100,12 @@ def read_json_object(raw: bytes | str | None, *, max_bytes: int = MAX_BODY_BYTES
     if not raw or not raw.strip():
         raise ValidationError("the request body is empty; send a JSON object", field="body")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(
+            raw, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+        )
     except (ValueError, RecursionError) as exc:
-        raise ValidationError(
-            f"the request body is not valid JSON: {exc}", field="body", rule="json_invalid"
-        ) from exc
+        message, rule = _plain_json_error(exc)
+        raise ValidationError(message, field="body", rule=rule) from exc
     if not isinstance(value, dict):
         raise ValidationError(
             "the request body must be a JSON object", field="body", rule="object_type"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -34,10 +34,16 @@ from credit_risk.contract import Contract
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
-from credit_risk.decisions.scoring import LoadedModel, decide_rows
+from credit_risk.decisions.scoring import (
+    OUT_OF_RANGE_CODE,
+    LoadedModel,
+    decide_rows,
+    outside_training_range,
+)
 from credit_risk.decisions.serving import ChampionLoader
 from credit_risk.errors import (
     ConfigurationError,
+    ConflictError,
     CreditRiskError,
     NotFoundError,
     ValidationError,
@@ -60,6 +66,12 @@ def _iso(value: datetime | None) -> str | None:
         return None
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat()
+
+
+def _plain_number(value: float) -> str:
+    """A bound as a person writes it: 500000, 0.1875."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.6g}"
 
 
 class RiskService:
@@ -127,6 +139,7 @@ class RiskService:
         if ead and ead not in row:
             row[ead] = application.get(ead)
         decision = decide_rows(loaded, [row], self.contract, self.policy)[0]
+        decision["reason_codes"] = self._check_training_range(loaded, row, decision)
         result = {
             "request_id": request_id,
             "application_id": application_id,
@@ -156,6 +169,49 @@ class RiskService:
         )
         return result
 
+    def _check_training_range(
+        self, loaded: LoadedModel, row: dict[str, Any], decision: dict[str, Any]
+    ) -> list[str]:
+        """Never extrapolate silently: an input outside the champion's training range is
+        refused (400 naming the feature) or sends the decision to review with a reason
+        code per feature, as ``OUT_OF_RANGE`` says. Returns the reason codes."""
+        outside = outside_training_range(loaded.model, row)
+        if not outside:
+            return []
+        if self.runtime.settings.out_of_range == "refuse":
+            name = outside[0]
+            message = f"{name} is outside the range the model was trained on"
+            bounds = loaded.model.metadata["feature_ranges"][name]
+            if name in self.contract.loan_terms:  # a loan term, not personal data
+                low, high = (_plain_number(bounds[end]) for end in ("min", "max"))
+                message += f" ({low} to {high})"
+            raise ValidationError(
+                message, field=name, rule="out_of_training_range", features=", ".join(outside)
+            )
+        decision["decision"] = "review"
+        return [f"{OUT_OF_RANGE_CODE}:{name}" for name in outside]
+
+    def _application_date(self, given: date | None, today: date) -> date:
+        """The application date of a real-time request: today (UTC) unless the client
+        gives one within the configured window back from today; never a future date."""
+        if given is None:
+            return today
+        name = self.requests.event_field or "application_date"
+        window = self.runtime.settings.application_date_window_days
+        if given > today:
+            raise ValidationError(
+                f"{name} cannot be in the future; leave it out to apply today",
+                field=name,
+                rule="future_date",
+            )
+        if given < today - timedelta(days=window):
+            raise ValidationError(
+                f"{name} may be at most {window} days before today; leave it out to apply today",
+                field=name,
+                rule="date_window",
+            )
+        return given
+
     def _application(
         self, parsed: BaseModel, now: datetime, request_id: str
     ) -> tuple[dict[str, Any], str | None, str]:
@@ -168,8 +224,18 @@ class RiskService:
             application = {k: v for k, v in values.items() if v is not None}
             application.pop(spec.customer_key or "", None)
             if models.event_field:
-                application.setdefault(models.event_field, now.date())
+                application[models.event_field] = self._application_date(
+                    values.get(models.event_field), now.date()
+                )
             key = None if customer is None else self._pseudonym(customer)
+            if key is not None and self.store.knows(key):
+                # A made-up application must never replace a real customer's score.
+                raise ConflictError(
+                    "this customer is already on file; ask with the customer's id and the "
+                    "new loan's terms instead of a whole application",
+                    field=models.customer_field,
+                    rule="customer_exists",
+                )
             return application, key, str(values.get(spec.id) or request_id)
         terms = parsed.model_dump(exclude_none=True)
         key = self._pseudonym(terms.pop(models.customer_field))
@@ -182,7 +248,9 @@ class RiskService:
             )
         application = {**stored, **terms}
         if models.event_field:
-            application[models.event_field] = terms.get(models.event_field, now.date())
+            application[models.event_field] = self._application_date(
+                terms.get(models.event_field), now.date()
+            )
         return application, key, request_id
 
     @staticmethod

@@ -69,6 +69,15 @@ class CustomerStore:
             application[self.event_field] = row["event_date"]
         return application
 
+    def knows(self, customer_key: str) -> bool:
+        """True when the customer has an application or a score on file."""
+        with self.engine.connect() as conn:
+            for column in (self.features.c.customer_key, self.scores.c.customer_key):
+                found = conn.execute(select(column).where(column == customer_key).limit(1)).first()
+                if found is not None:
+                    return True
+        return False
+
     def latest_score(self, customer_key: str) -> dict[str, Any] | None:
         """The customer's most recent score, JSON-ready, or None."""
         t = self.scores

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from credit_risk.governance.auth import ROLES, mint_token
 from credit_risk.models.registry import ModelVersion, Registry
 from credit_risk.runtime import get_runtime, reset_runtime
 from credit_risk_local.cloud import LocalCloud, database_secret
+from credit_risk_local.gateway import GatewayClient
 from fixtures.champion import TrainedModels, register_models, trained_models
 from fixtures.portfolio import load_portfolio
 
@@ -40,7 +40,7 @@ class ApiWorld:
     """The API and everything behind it."""
 
     cloud: LocalCloud
-    client: Client
+    client: GatewayClient
     models: TrainedModels
     database_url: str
     tokens: dict[str, str] = field(default_factory=dict)
@@ -90,7 +90,7 @@ def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> 
     load_portfolio(models)
     key = get_runtime().api_token_key
     tokens: dict[str, str] = {role: mint_token(key, f"{role}@tests", role) for role in ROLES}
-    client = Client(_app(), project_dir=str(API_DIR))
+    client = GatewayClient(_app(), project_dir=str(API_DIR))
     return ApiWorld(cloud, client, models, database_url, tokens)
 
 

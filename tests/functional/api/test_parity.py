@@ -11,7 +11,7 @@ from credit_risk.contract import load_contract
 from credit_risk.db import schema
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.decisions.serving import score_batch
-from credit_risk.runtime import get_runtime
+from credit_risk.runtime import get_runtime, reset_runtime
 from fixtures.portfolio import client_application
 from functional.api.conftest import ApiWorld
 
@@ -20,9 +20,12 @@ SAMPLE = 40
 
 @pytest.mark.parametrize("candidate", ["logistic_regression", "xgboost"])
 def test_batch_and_api_decide_the_same_application_identically(
-    bare_api: ApiWorld, candidate: str
+    bare_api: ApiWorld, candidate: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a champion of each kind, and the portfolio scored by the batch path
+    # GIVEN an API that takes the portfolio's own (past) application dates
+    monkeypatch.setenv("APPLICATION_DATE_WINDOW_DAYS", "36500")
+    reset_runtime()
+    # AND a champion of each kind, and the portfolio scored by the batch path
     api = bare_api
     api.register(champion=candidate)
     rt = get_runtime()
@@ -40,9 +43,9 @@ def test_batch_and_api_decide_the_same_application_identically(
 
     # WHEN the same applications are sent whole to the API as new applicants
     for _, row in applications.head(SAMPLE).iterrows():
-        answer = api.call(
-            "POST", "/api/predict", role="scorer", body={"application": client_application(row)}
-        )
+        application = client_application(row)
+        application.pop("customer_id", None)  # on file already: a whole application is 409
+        answer = api.call("POST", "/api/predict", role="scorer", body={"application": application})
         assert answer.status == 200, answer.body
         stored = batch[row["application_id"]]
         # THEN the PD is the same to the last bit, and so is everything derived from it

@@ -1,16 +1,18 @@
 """Operator commands that run where the layer is installed (a Lambda shell, a bastion):
 
     python -m credit_risk mint-token --subject alice@lender --role scorer --ttl 3600
+    python -m credit_risk revoke-token --jti TOKEN_ID | --subject alice@lender
     python -m credit_risk verify-audit [--database-url URL] [--anchor SEQ:HASH]
     python -m credit_risk redrive EXECUTION_ARN
 
 ``mint-token`` signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or
-``API_TOKEN_KEY``); ``verify-audit`` checks the audit trail's hash chain of the configured
-(or given) database and exits with 1 when it is broken; ``redrive`` redrives a failed
-execution in AWS (RedriveExecution: a re-score's Map re-runs only its failed chunks; the
-local cloud, whose moto lacks it, has ``./run redrive`` with the same semantics). These
-sit above the composition root (:mod:`credit_risk.runtime`), the only place that turns
-settings into adapters.
+``API_TOKEN_KEY``); ``revoke-token`` revokes one token by its id (``jti``) or every token
+of a subject issued up to now, in the configured database; ``verify-audit`` checks the
+audit trail's hash chain of the configured (or given) database and exits with 1 when it is
+broken; ``redrive`` redrives a failed execution in AWS (RedriveExecution: a re-score's Map
+re-runs only its failed chunks; the local cloud, whose moto lacks it, has ``./run
+redrive`` with the same semantics). These sit above the composition root
+(:mod:`credit_risk.runtime`), the only place that turns settings into adapters.
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def mint_token_command(argv: list[str] | None = None) -> int:
     from credit_risk.runtime import get_runtime
 
     print(mint_token(get_runtime().api_token_key, args.subject, args.role, args.ttl))
+    return 0
+
+
+def _revoke_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Revoke API bearer tokens.")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--jti", help="the id of one token (its jti claim)")
+    which.add_argument("--subject", help="every token of this subject issued up to now")
+    parser.add_argument("--by", default="operator", help="who revokes (kept with the record)")
+    return parser
+
+
+def revoke_token_command(argv: list[str] | None = None) -> int:
+    """Revoke a token by id, or every token of a subject, in the configured database."""
+    args = _revoke_parser("python -m credit_risk revoke-token").parse_args(argv)
+    from credit_risk.governance.revocation import revoke
+    from credit_risk.runtime import get_runtime
+
+    print(revoke(get_runtime().revocations, jti=args.jti, subject=args.subject, by=args.by))
     return 0
 
 
@@ -78,6 +99,7 @@ def redrive_command(argv: list[str] | None = None) -> int:
 
 COMMANDS = {
     "mint-token": mint_token_command,
+    "revoke-token": revoke_token_command,
     "verify-audit": verify_audit_command,
     "redrive": redrive_command,
 }

@@ -66,6 +66,12 @@ class AuthenticationError(CreditRiskError):
     http_status = 401
 
 
+class ConflictError(CreditRiskError):
+    """The request would overwrite something it may not (an existing customer's score)."""
+
+    http_status = 409
+
+
 class PermissionDeniedError(CreditRiskError):
     """The caller's role does not allow what it asked for."""
 

@@ -24,6 +24,7 @@ from credit_risk.models.registry import Registry
 
 if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
     from credit_risk.decisions.serving import ChampionLoader
+    from credit_risk.governance.revocation import Revocations
     from credit_risk.monitoring.figures import MonitoringConfig
     from credit_risk.monitoring.service import MonitorService
 from credit_risk.adapters.settings import Settings, get_settings
@@ -99,6 +100,13 @@ class Runtime:
         from credit_risk.decisions.serving import ChampionLoader
 
         return ChampionLoader(self.registry)
+
+    @cached_property
+    def revocations(self) -> Revocations:
+        """Revoked API tokens and subjects (checked by the authorizer and the API)."""
+        from credit_risk.governance.revocation import Revocations
+
+        return Revocations(self.engine)
 
     def monitor(self, config: MonitoringConfig | None = None) -> MonitorService:
         """A monitor wired to the container's database, buckets, topic and state machines."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,19 @@ class Settings(BaseSettings):
         default=None, description="Candidate model config YAML; the packaged default when unset."
     )
     alerts_topic_arn: str | None = None
+    application_date_window_days: int = Field(
+        default=30,
+        ge=0,
+        le=36500,
+        description="How many days back from today a real-time request's application date may be.",
+    )
+    out_of_range: Literal["refuse", "review"] = Field(
+        default="review",
+        description=(
+            "A real-time input outside the champion's training range: refuse it (400) or "
+            "send the decision to review."
+        ),
+    )
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     local_dir: Path = Field(default=Path(".local"), alias="CREDIT_RISK_LOCAL_DIR")
 

@@ -72,10 +72,15 @@ def _index_rescore_scores(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _create_token_revocations(conn: Connection) -> None:
+    schema.token_revocations.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
     (2, "monitoring snapshots", _create_monitoring_snapshots),
     (3, "one re-score per loan and model version", _index_rescore_scores),
+    (6, "revoked API tokens and subjects", _create_token_revocations),
 ]
 
 

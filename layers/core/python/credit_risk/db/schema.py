@@ -193,6 +193,19 @@ monitoring_snapshots = Table(
     schema="ml",
 )
 
+token_revocations = Table(
+    "token_revocations",
+    later_metadata,
+    Column("kind", String(10), primary_key=True),  # "token" (a jti) or "subject"
+    Column("value", String(200), primary_key=True),
+    # subject: every token issued (iat, epoch seconds) at or before this is refused; 0 for
+    # a token. Append-only, like the rest of audit: a later revocation adds a row.
+    Column("issued_before", BigInteger, primary_key=True, autoincrement=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_by", String(200), nullable=False),
+    schema="audit",
+)
+
 _SQL_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "string": Text,
     "category": Text,

@@ -10,6 +10,7 @@ Pure: no boto3, no SQLAlchemy.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,35 @@ class LoadedModel:
 
     version: ModelVersion
     model: LeanModel
+
+
+OUT_OF_RANGE_CODE = "OUT_OF_TRAINING_RANGE"
+"""Reason code of a decision sent to review because an input lies outside the range the
+model was trained on (``OUT_OF_TRAINING_RANGE:<feature>``)."""
+
+
+def outside_training_range(model: LeanModel, row: Mapping[str, Any]) -> list[str]:
+    """The numeric features of ``row`` outside the range the model saw in training.
+
+    The ranges are the model's ``metadata["feature_ranges"]`` (written at training); a
+    model without them (trained before they were kept) checks nothing. Missing values
+    are imputed, not extrapolated, and are not flagged.
+    """
+    ranges = model.metadata.get("feature_ranges")
+    if not isinstance(ranges, Mapping):
+        return []
+    outside = []
+    for name in model.numeric:
+        bounds, value = ranges.get(name), row.get(name)
+        if not isinstance(bounds, Mapping) or value is None or isinstance(value, bool):
+            continue
+        try:
+            number, low, high = float(value), float(bounds["min"]), float(bounds["max"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not math.isnan(number) and not low <= number <= high:
+            outside.append(name)
+    return outside
 
 
 def decide_rows(

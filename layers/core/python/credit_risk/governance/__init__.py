@@ -7,4 +7,6 @@ Pure (no boto3, botocore or SQLAlchemy):
 I/O:
 
 - :mod:`.audit`: the append-only, hash-chained audit trail and its verifier.
+- :mod:`.revocation`: revoked API tokens (by token id) and subjects (every token issued
+  before a time).
 """

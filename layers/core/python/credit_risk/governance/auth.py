@@ -14,6 +14,7 @@ it signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or ``API_TOKEN
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -43,6 +44,8 @@ class Caller:
     subject: str
     role: Role
     expires_at: datetime
+    token_id: str | None = None
+    issued_at: datetime | None = None
 
     def has(self, role: Role) -> bool:
         """True when this caller's role includes ``role``."""
@@ -84,6 +87,7 @@ def mint_token(
         "role": role,
         "iat": int(issued.timestamp()),
         "exp": int((issued + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,  # what a single token is revoked by
     }
     return jwt.encode(claims, _check_key(key), algorithm=ALGORITHM)
 
@@ -91,8 +95,10 @@ def mint_token(
 def verify_token(key: bytes, token: str) -> Caller:
     """The caller a token names; :class:`AuthenticationError` when it is not valid.
 
-    Valid means: signed with ``key`` (HS256 only), issued by us for this API, not expired
-    (with ``LEEWAY_SECONDS`` of clock skew), naming a subject and a known role.
+    Valid means: signed with ``key`` (HS256 only), issued by us for this API, issued
+    (``iat``, required) not in the future and not expired (with ``LEEWAY_SECONDS`` of clock
+    skew), living at most ``MAX_TTL`` from issue to expiry, naming a subject and one known
+    role.
     """
     try:
         claims = jwt.decode(
@@ -109,12 +115,30 @@ def verify_token(key: bytes, token: str) -> Caller:
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"the token is not valid: {exc}") from exc
     role = claims.get("role")
-    if role not in _RANK:
+    # A role must be one known name: a list, a number or an object is refused, never
+    # looked up (a list is unhashable and would crash the lookup).
+    if not isinstance(role, str) or role not in _RANK:
         raise AuthenticationError("the token names no known role")
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise AuthenticationError("the token names no subject")
-    return Caller(subject, role, datetime.fromtimestamp(claims["exp"], UTC))
+    try:
+        issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (OverflowError, OSError, ValueError, TypeError) as exc:
+        raise AuthenticationError("the token's issue or expiry time is not a valid time") from exc
+    # The key signs whatever expiry it is given: a lifetime beyond MAX_TTL is refused here
+    # too, so a leaked long-lived token is not good for years.
+    if expires_at - issued_at > MAX_TTL:
+        raise AuthenticationError(
+            f"the token's lifetime is longer than the {MAX_TTL.days} days allowed"
+        )
+    if expires_at <= issued_at:
+        raise AuthenticationError("the token expires before it was issued")
+    jti = claims.get("jti")
+    if jti is not None and (not isinstance(jti, str) or not 1 <= len(jti) <= 200):
+        raise AuthenticationError("the token's id is not valid")
+    return Caller(subject, role, expires_at, jti, issued_at)  # type: ignore[arg-type]
 
 
 def bearer_token(header: str | None) -> str:

@@ -48,6 +48,11 @@ def to_lean(
                 "cutoff": fitted.metrics.get("cutoff"),
             }
         )
+    if model.feature_ranges is not None:
+        # What serving checks each numeric input against (see decisions.scoring).
+        meta["feature_ranges"] = {
+            name: {"min": low, "max": high} for name, (low, high) in model.feature_ranges.items()
+        }
     meta.update(metadata or {})
     numeric, categorical = contract.numeric_features, contract.categorical_features
     prepare = model.pipeline.named_steps["prepare"]

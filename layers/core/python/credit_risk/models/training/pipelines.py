@@ -115,6 +115,18 @@ def build_pipeline(
     return Pipeline(steps)
 
 
+def feature_ranges(X: pd.DataFrame, numeric: list[str]) -> dict[str, tuple[float, float]]:
+    """Smallest and largest value of each numeric feature of ``X`` (missing values aside;
+    a feature with no value at all is left out)."""
+    out: dict[str, tuple[float, float]] = {}
+    for name in numeric:
+        values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            out[name] = (float(values.min()), float(values.max()))
+    return out
+
+
 def raw_margin(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     """The fitted pipeline's uncalibrated log-odds for ``X`` (samplers do not run)."""
     design = pipeline.named_steps["prepare"].transform(X)
@@ -132,6 +144,8 @@ class CalibratedModel:
     ``predict_proba`` gives calibrated probabilities in scikit-learn's two-column layout;
     column 1 is the probability of default. ``column_means`` are the means of the prepared
     training columns: the reference point of a linear model's attributions.
+    ``feature_ranges`` are the smallest and largest value of each numeric feature in the
+    rows the model was fitted on: serving refuses to extrapolate silently beyond them.
     """
 
     classes_ = np.array([0, 1])
@@ -141,10 +155,12 @@ class CalibratedModel:
         pipeline: Pipeline,
         calibration: CalibrationMap,
         column_means: np.ndarray | None = None,
+        feature_ranges: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.calibration = calibration
         self.column_means = column_means
+        self.feature_ranges = feature_ranges
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw margins (log-odds before calibration)."""

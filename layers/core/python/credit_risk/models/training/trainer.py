@@ -57,7 +57,12 @@ from credit_risk.models.training.config import (
     load_training_config,
 )
 from credit_risk.models.training.export import feature_columns, to_lean
-from credit_risk.models.training.pipelines import CalibratedModel, build_pipeline, raw_margin
+from credit_risk.models.training.pipelines import (
+    CalibratedModel,
+    build_pipeline,
+    feature_ranges,
+    raw_margin,
+)
 
 Progress = Callable[[str], None]
 ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
@@ -436,7 +441,12 @@ def _finish(
     pipeline = problem.make(chosen.params, chosen.imbalance)
     pipeline.fit(X_tr, y_tr)
     column_means = np.asarray(pipeline.named_steps["prepare"].transform(X_tr).mean(axis=0))
-    model = CalibratedModel(pipeline, calibration, column_means=column_means)
+    model = CalibratedModel(
+        pipeline,
+        calibration,
+        column_means=column_means,
+        feature_ranges=feature_ranges(X_tr, contract.numeric_features),
+    )
     say(f"[{name}] refitted on {len(y_tr)} rows in {time.perf_counter() - t0:.1f} s")
     holdout_pd = model.predict_proba(X_ho)[:, 1]
     holdout = m.evaluate(y_ho, holdout_pd, cutoff)
