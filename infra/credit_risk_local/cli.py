@@ -520,6 +520,35 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0 if all(r["replayed"] for r in results) else 1
 
 
+def cmd_contract(args: argparse.Namespace) -> int:
+    """Draft a contract from files, or check files against one, before any load."""
+    from credit_risk.contract import load_contract
+    from credit_risk.data.reading import read_raw
+    from credit_risk_local.contracts import check, draft
+
+    if args.action == "draft":
+        frames = [read_raw(Path(f).read_bytes(), Path(f).name) for f in args.files]
+        name = args.name or Path(args.files[0]).stem.replace("_", "-")
+        try:
+            text = draft(frames, name=name, target=args.target, positive=args.positive)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.out:
+            Path(args.out).write_text(text)
+            print(f"wrote {args.out}: check each DECIDE, then ./run contract check {args.out} FILE")
+        else:
+            print(text, end="")
+        return 0
+    contract_path, *files = args.files
+    if not files:
+        print("error: contract check takes the contract and at least one file", file=sys.stderr)
+        return 2
+    report, trainable = check(load_contract(contract_path), [Path(f) for f in files])
+    print(report)
+    return 0 if trainable else 1
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Bring a database to this code's schema (what the deploy's DatabaseSchema does)."""
     from credit_risk.contract import load_contract
@@ -758,6 +787,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("dlq", cmd_dlq, "list or replay ingest events that failed (the dead-letter queue)")
     p.add_argument("action", choices=["list", "replay"])
     p.add_argument("--message-id", help="replay only this one (default: every one)")
+
+    p = add(
+        "contract",
+        cmd_contract,
+        "draft a dataset contract from files, or check files against one before loading",
+    )
+    p.add_argument("action", choices=["draft", "check"])
+    p.add_argument("files", nargs="+", help="draft: FILE...; check: CONTRACT FILE...")
+    p.add_argument("--target", help="draft: the column that says whether a loan defaulted")
+    p.add_argument(
+        "--positive", nargs="+", help="draft: the target's values that mean a default (bad)"
+    )
+    p.add_argument("--name", help="draft: the contract's name (default: the file's)")
+    p.add_argument("--out", help="draft: write the contract here (default: print it)")
 
     p = add("migrate", cmd_migrate, "bring a database to this code's schema (advisory-locked)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default: the embedded SQLite)")

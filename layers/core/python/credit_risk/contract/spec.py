@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +62,11 @@ class DatasetSpec(BaseModel):
     customer_key: str | None = None
     event_date: str | None = None
     target: str | None = None
+    positive: list[str] | None = Field(
+        default=None,
+        description="The target's values that mean a default (e.g. [bad]); without it the "
+        "target must be 0/1.",
+    )
     exposure: str | None = Field(
         default=None,
         description="The numeric column that is the exposure at default (the amount lent); "
@@ -81,6 +86,15 @@ class DatasetSpec(BaseModel):
         ):
             raise ValueError(f"exposure '{self.exposure}' must be an integer or float column")
         return self
+
+    def labels(self, values: Any) -> Any:
+        """The target column (a pandas Series) as 1 (default) / 0, through ``positive``
+        when the contract maps the target's values; a missing value stays missing."""
+        if self.positive is None:
+            return values
+        wanted = {str(v) for v in self.positive}
+        mapped = values.astype(str).isin(wanted).astype(float)
+        return mapped.where(values.notna())
 
     @property
     def pii_columns(self) -> list[str]:
@@ -148,6 +162,16 @@ class Contract(BaseModel):
         apps, outs = self.applications, self.outcomes
         if outs.target is None:
             raise ValueError("outcomes needs a 'target' column")
+        target = outs.columns[outs.target]
+        if outs.positive is None and target.type not in ("integer", "boolean"):
+            raise ValueError(
+                f"outcomes target '{outs.target}' is a {target.type} column: say which of its "
+                "values mean a default with 'positive' (e.g. positive: [bad]), or make it 0/1"
+            )
+        if outs.positive is not None and target.categories is not None:
+            unknown = sorted(set(outs.positive) - set(target.categories))
+            if unknown:
+                raise ValueError(f"positive {unknown} are not categories of '{outs.target}'")
         if apps.event_date is None:
             raise ValueError("applications needs an 'event_date' column")
         if outs.id != apps.id:

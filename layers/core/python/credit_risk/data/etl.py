@@ -64,7 +64,7 @@ def matured_labels(
     spec = contract.outcomes
     observed = pd.to_datetime(outcomes[contract.maturity.observed_until])
     applied = pd.to_datetime(outcomes[spec.id].map(application_dates))
-    target = outcomes[spec.target].astype(int)
+    target = spec.labels(outcomes[spec.target]).astype(int)
     # Calendar months, not 30.4-day months: a loan observed for exactly twelve calendar
     # months has matured.
     window = observed >= applied + pd.DateOffset(months=contract.maturity.window_months)

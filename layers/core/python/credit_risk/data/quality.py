@@ -536,7 +536,7 @@ class _Gate:
         if target is None or target not in self.frame.columns or target in self.unusable:
             return
         rule = self.config.label_rate
-        labels = as_floats(self.frame[target])
+        labels = as_floats(self.spec.labels(self.frame[target]))
         labels = labels[~np.isnan(labels)]
         bounds = [rule.min, rule.max]
         if labels.size == 0:

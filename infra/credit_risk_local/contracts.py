@@ -1,0 +1,267 @@
+"""`credit-risk contract draft` and `contract check`: a dataset contract from a lender's
+own files, and what those files would meet before anything is loaded.
+
+The draft is a starting point that says where the user must decide (a ``# DECIDE`` comment
+at each guess); the check reads files exactly as ingestion does and reports, per column
+and rule, what would be refused, which file columns the contract ignores, and whether the
+data can train.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from credit_risk.contract import Contract
+from credit_risk.data.reading import read_raw
+from credit_risk.data.validation import validate_frame
+
+MAX_CATEGORIES = 50
+_PII_NAMES = re.compile(
+    r"(^|_)(name|first_?name|last_?name|surname|e?mail|phone|mobile|address|street|zip|"
+    r"postcode|ssn|national_id|passport|birth|dob|iban|account_no|tax_id)($|_)",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_PHONE = re.compile(r"^\+?[\d ()-]{9,}$")
+_ID_NAMES = re.compile(r"(^|_)(id|ref|reference|number|no|key)$", re.IGNORECASE)
+_CUSTOMER_NAMES = re.compile(r"customer|client|borrower|member|applicant", re.IGNORECASE)
+_DATE_NAMES = re.compile(r"date|start|opened|applied|created", re.IGNORECASE)
+_TARGET_NAMES = re.compile(
+    r"^(default(ed)?|target|bad|label|y|class|charged_off|delinquent|risk|status)$",
+    re.IGNORECASE,
+)
+_POSITIVE_GUESSES = ("1", "bad", "default", "defaulted", "yes", "true", "charged_off", "y")
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    values = frame[name].astype("string").str.strip()
+    return values.mask(values == "", pd.NA).dropna()
+
+
+def _column_type(values: pd.Series) -> str:
+    if values.empty:
+        return "string"
+    lowered = set(values.str.lower().unique())
+    if lowered <= {"true", "false"}:
+        return "boolean"
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return "integer" if bool(np.all(np.mod(numbers, 1) == 0)) else "float"
+    if values.str.match(r"^\d{4}-\d{2}-\d{2}").all():
+        dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
+        if dates.notna().all():
+            return "date"
+    distinct = values.nunique()
+    if distinct <= MAX_CATEGORIES and distinct <= max(2, len(values) // 5):
+        return "category"
+    return "string"
+
+
+def _is_personal(name: str, kind: str, values: pd.Series) -> bool:
+    if _PII_NAMES.search(name):
+        return True
+    sample = values.head(200)
+    if kind != "string" or sample.empty:
+        return False
+    return bool(sample.str.match(_EMAIL).mean() > 0.8 or sample.str.match(_PHONE).mean() > 0.8)
+
+
+def profile(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Each column's drafted spec (type, nullability, range with a margin, categories)."""
+    columns: dict[str, dict[str, Any]] = {}
+    for name in frame.columns:
+        values = _text(frame, name)
+        kind = _column_type(values)
+        spec: dict[str, Any] = {"type": kind, "nullable": bool(len(values) < len(frame))}
+        if kind in ("integer", "float"):
+            numbers = pd.to_numeric(values)
+            low, high = float(numbers.min()), float(numbers.max())
+            margin = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
+            lower = low - margin if low < 0 or low - margin >= 0 else 0.0
+            spec["min"] = int(np.floor(lower)) if kind == "integer" else round(lower, 6)
+            spec["max"] = (
+                int(np.ceil(high + margin)) if kind == "integer" else round(high + margin, 6)
+            )
+        if kind == "category":
+            spec["categories"] = sorted(str(v) for v in values.unique())
+        if values.is_unique and len(values) == len(frame):
+            spec["unique"] = True
+        if _is_personal(str(name), kind, values):
+            spec["pii"] = True
+        columns[str(name)] = spec
+    return columns
+
+
+def _pick(columns: dict[str, dict[str, Any]], pattern: re.Pattern[str], **want: Any) -> str | None:
+    for name, spec in columns.items():
+        if pattern.search(name) and all(spec.get(k) == v for k, v in want.items()):
+            return name
+    return None
+
+
+def draft(
+    frames: list[pd.DataFrame], *, name: str, target: str | None, positive: list[str] | None
+) -> str:
+    """A contract's YAML for files holding the applications (and, in the same file or
+    another, the outcomes); ``# DECIDE`` marks every guess the user must confirm."""
+    columns: dict[str, dict[str, Any]] = {}
+    home: dict[str, pd.DataFrame] = {}  # the file each column was drafted from
+    for frame in frames:
+        for column, spec in profile(frame).items():
+            if column not in columns:
+                columns[column], home[column] = spec, frame
+    rows = max(len(f) for f in frames)
+    decide: dict[str, str] = {}
+    target = target or _pick(columns, _TARGET_NAMES)
+    if target is None or target not in columns:
+        raise ValueError(
+            "no target column found: name it with --target COLUMN (and --positive VALUE "
+            "for the value that means a default)"
+        )
+    target_values = sorted(str(v) for v in _text(home[target], target).unique())
+    if positive is None and set(target_values) != {"0", "1"}:
+        guess = [v for v in target_values if v.lower() in _POSITIVE_GUESSES][:1]
+        if not guess:
+            raise ValueError(
+                f"target '{target}' has values {target_values[:6]}: say which mean a default "
+                "with --positive VALUE"
+            )
+        positive = guess
+        decide["positive"] = f"guessed from the values {target_values[:6]}"
+    if positive is not None:
+        columns[target] = {"type": "category", "nullable": False, "categories": target_values}
+    columns[target]["known_at_application"] = False
+    ident = _pick(columns, _ID_NAMES, unique=True) or next(
+        (n for n, s in columns.items() if s.get("unique") and n != target), None
+    )
+    if ident is None:
+        ident = "row_id"
+        decide["id"] = "no column is unique: add one (each row's own reference) to the files"
+        columns = {"row_id": {"type": "string", "nullable": False, "unique": True}, **columns}
+    else:
+        columns[ident] = {"type": "string", "nullable": False, "unique": True}
+    customer = _pick(columns, _CUSTOMER_NAMES) or ident
+    if customer == ident:
+        decide["customer_key"] = "no customer column found: each application is its own customer"
+    else:
+        columns[customer] = {"type": "string", "nullable": False, "pii": True}
+    dates = [n for n, s in columns.items() if s["type"] == "date"]
+    event = _pick({n: columns[n] for n in dates}, _DATE_NAMES) or (dates[0] if dates else None)
+    if event is None:
+        event = "application_date"
+        columns[event] = {"type": "date", "nullable": False}
+        decide["event_date"] = "no date column found: add the application date to the files"
+    observed = "observation_date"
+    if observed not in columns:
+        decide["maturity"] = (
+            "no observation date: add the date each loan was last observed to the outcomes "
+            "(or set maturity.observed_until to the event date for outcomes already final)"
+        )
+    keys = {ident, customer, event, target, observed}
+    # With separate files, the target's file holds the outcomes; with one, every other
+    # column is an application column.
+    outcome_only = (
+        {str(c) for c in home[target].columns} - {ident} if len(frames) > 1 else {target, observed}
+    )
+    outcome_extra = {
+        n: {**columns[n], "known_at_application": False}
+        for n in sorted(outcome_only - {target, observed})
+        if n in columns
+    }
+    app_columns = {n: s for n, s in columns.items() if n not in outcome_only}
+    for n, s in app_columns.items():
+        if n not in keys and not s.get("pii"):
+            s["feature"] = True
+    amounts = [n for n in app_columns if re.search(r"amount|principal|credit_amount", n, re.I)]
+    numeric_amounts = [n for n in amounts if app_columns[n]["type"] in ("integer", "float")]
+    contract: dict[str, Any] = {
+        "name": name,
+        "version": 1,
+        "applications": {
+            "id": ident,
+            "customer_key": customer,
+            "event_date": event,
+            **({"exposure": numeric_amounts[0]} if numeric_amounts else {}),
+            "columns": app_columns,
+        },
+        "outcomes": {
+            "id": ident,
+            "event_date": observed if observed in columns else event,
+            "target": target,
+            **({"positive": positive} if positive is not None else {}),
+            "columns": {
+                ident: {"type": "string", "nullable": False, "unique": True},
+                target: columns[target],
+                **outcome_extra,
+                **(
+                    {observed: {"type": "date", "nullable": False, "known_at_application": False}}
+                    if observed in columns
+                    else {}
+                ),
+            },
+        },
+        "maturity": {
+            "observed_until": observed if observed in columns else event,
+            "window_months": 12,
+        },
+    }
+    if observed not in columns:
+        contract["outcomes"]["columns"][event] = {"type": "date", "nullable": False}
+    text = yaml.safe_dump(contract, sort_keys=False, default_flow_style=None, width=100)
+    header = [
+        f"# Drafted by `credit-risk contract draft` from {rows:,} rows. Check every",
+        "# column's type, range and categories; mark personal data `pii: true`. Then run",
+        "# `credit-risk contract check` on the files. Decide where marked:",
+        *[f"# DECIDE {where}: {why}" for where, why in decide.items()],
+    ]
+    return "\n".join(header) + "\n" + text
+
+
+def check(contract: Contract, files: list[Path]) -> tuple[str, bool]:
+    """What loading ``files`` against ``contract`` would do, before any load; the report
+    and whether the data can train (defaults and non-defaults both present)."""
+    lines: list[str] = []
+    defaults = non_defaults = 0
+    for path in files:
+        raw = read_raw(path.read_bytes(), path.name)
+        for dataset in ("applications", "outcomes"):
+            spec = contract.dataset(dataset)
+            missing = [c for c in spec.columns if c not in raw.columns]
+            if missing:
+                lines.append(f"{path.name} as {dataset}: cannot load, missing {', '.join(missing)}")
+                continue
+            ignored = [c for c in raw.columns if c not in spec.columns]
+            validated = validate_frame(spec, raw[list(spec.columns)])
+            refused = len(validated.bad_row_numbers)
+            lines.append(
+                f"{path.name} as {dataset}: {len(raw):,} rows, {refused:,} would be refused"
+                + (f"; ignores columns {', '.join(ignored)}" if ignored else "")
+            )
+            groups: Counter[tuple[str, str]] = Counter(
+                (v.column, v.rule) for v in validated.violations
+            )
+            for (column, rule), count in groups.most_common():
+                personal = spec.columns[column].pii if column in spec.columns else False
+                examples = [
+                    f"row {v.row_number}" + ("" if personal or v.value is None else f" {v.value!r}")
+                    for v in validated.violations
+                    if (v.column, v.rule) == (column, rule)
+                ][:3]
+                lines.append(f"  {column}: {rule}: {count:,} rows (e.g. {', '.join(examples)})")
+            if dataset == "outcomes" and spec.target in validated.good:
+                labels = spec.labels(validated.good[spec.target]).dropna().astype(int)
+                defaults += int(labels.sum())
+                non_defaults += int((labels == 0).sum())
+    trainable = defaults > 0 and non_defaults > 0
+    lines.append(
+        f"training: {defaults:,} defaults and {non_defaults:,} non-defaults"
+        + ("" if trainable else " (it needs both: check the target and its 'positive' values)")
+    )
+    return "\n".join(lines), trainable
