@@ -99,7 +99,7 @@ class RiskService:
 
     @cached_property
     def audit(self) -> AuditTrail:
-        return AuditTrail(self.runtime.engine)
+        return self.runtime.audit_trail
 
     def _pseudonym(self, customer_id: str) -> str:
         return pseudonym(customer_id, self.runtime.pseudonym_key)
@@ -144,9 +144,10 @@ class RiskService:
             artifact_sha256=loaded.version.artifact_sha256,
         )
         with self.runtime.engine.begin() as conn:
-            self.audit.append(conn, record, at=now)
+            audited = self.audit.append(conn, record, at=now)
             if customer_key is not None:
                 self.store.save_score(conn, self._score_row(result, customer_key, now))
+        self.audit.seal_if_due(audited)
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(
             name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
@@ -268,7 +269,7 @@ class RiskService:
             )
         with self.runtime.engine.begin() as conn:
             erased = self.personal_data.erase(conn, customer_id, key)
-            self.audit.append(
+            audited = self.audit.append(
                 conn,
                 AuditRecord(
                     caller=caller.subject,
@@ -280,6 +281,7 @@ class RiskService:
                     customer_key=key,
                 ),
             )
+        self.audit.seal_if_due(audited, reason="erasure")
         return {
             "request_id": request_id,
             "customer": customer_id,

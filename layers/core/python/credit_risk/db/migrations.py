@@ -72,10 +72,18 @@ def _index_rescore_scores(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _sign_audit_rows(conn: Connection) -> None:
+    """``audit.decisions.row_mac`` (databases built before it; migration 1 now makes it)."""
+    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
+    if "row_mac" not in have:
+        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN row_mac VARCHAR(64)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
     (2, "monitoring snapshots", _create_monitoring_snapshots),
     (3, "one re-score per loan and model version", _index_rescore_scores),
+    (4, "audit rows signed outside the database", _sign_audit_rows),
 ]
 
 

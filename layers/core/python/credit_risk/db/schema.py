@@ -167,6 +167,9 @@ decisions_audit = Table(
     Column("output", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("row_hash", String(64), nullable=False),
+    # HMAC of row_hash under the audit seal key (not in the database); migration 4 adds
+    # it to databases built before it, whose earlier rows have none.
+    Column("row_mac", String(64)),
     schema="audit",
 )
 
