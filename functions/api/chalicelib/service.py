@@ -137,7 +137,7 @@ class RiskService:
             role=caller.role,
             request_id=request_id,
             action="predict",
-            input_sha256=input_hash(parsed.model_dump(mode="json")),
+            input_sha256=input_hash(parsed.model_dump(mode="json"), self.runtime.pseudonym_key),
             output={**result, "features": features},
             customer_key=customer_key,
             model_version=loaded.version.version,
@@ -212,7 +212,7 @@ class RiskService:
                 role=caller.role,
                 request_id=request_id,
                 action="risk_score",
-                input_sha256=input_hash({"customer_id": customer_id}),
+                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
                 output=output,
                 customer_key=key,
                 model_version=version,
@@ -276,7 +276,9 @@ class RiskService:
                     role=caller.role,
                     request_id=request_id,
                     action="erasure",
-                    input_sha256=input_hash({"customer_id": customer_id}),
+                    input_sha256=input_hash(
+                        {"customer_id": customer_id}, self.runtime.pseudonym_key
+                    ),
                     output={"erased": erased, "kept": kept},  # never the raw id
                     customer_key=key,
                 ),
@@ -364,7 +366,7 @@ class RiskService:
                 role=caller.role,
                 request_id=request_id,
                 action=action,
-                input_sha256=input_hash(body),
+                input_sha256=input_hash(body, self.runtime.pseudonym_key),
                 output=result,
                 model_version=champion.version,
                 artifact_sha256=champion.artifact_sha256,

@@ -1,9 +1,10 @@
 """The audit trail: an append-only, hash-chained record of every decision and lookup.
 
 Each row of ``audit.decisions`` records when, who (subject and role), which request,
-what was done (``predict``, ``risk_score``, ``promote``, ``rollback``), for which
-customer (pseudonymised key), with which model (version and artifact sha256), the sha256
-of the input (never the input itself: it may hold personal data) and the output with its
+what was done (``predict``, ``risk_score``, ``data_access``, ``erasure``, ``promote``,
+``rollback``), for which customer (pseudonymised key), with which model (version and
+artifact sha256), the keyed hash of the input (HMAC-SHA256 under the pseudonym key; never
+the input itself, nor an unkeyed hash of it: it names customers) and the output with its
 reasons. Its ``row_hash`` is the sha256 of all of that plus the previous row's hash, so
 changing, removing or inserting any row breaks the chain from that row on, and
 :func:`verify_chain` says which row. The database refuses UPDATE and DELETE on the table
@@ -69,13 +70,19 @@ def canonical_json(value: Any) -> str:
 
 
 def sha256_text(value: str) -> str:
-    """Hex sha256 of a text's UTF-8 bytes."""
+    """Hex sha256 of a text's UTF-8 bytes (the chain's row hash; never an identifier)."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def input_hash(payload: Any) -> str:
-    """The sha256 of a request's input, independent of key order and spacing."""
-    return sha256_text(canonical_json(payload))
+def input_hash(payload: Any, key: bytes) -> str:
+    """The keyed hash of a request's input (hex HMAC-SHA256 under the pseudonym key),
+    independent of key order and spacing.
+
+    Keyed because inputs name customers: a plain sha256 of ``{"customer_id": ...}`` is
+    reversed by hashing every customer number."""
+    if not key:
+        raise ValueError("the input hash key is empty")
+    return hmac.new(key, canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _at_text(value: datetime | str) -> str:
