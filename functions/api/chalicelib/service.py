@@ -234,9 +234,11 @@ class RiskService:
                 "customer_id must be 1 to 200 characters", field="customer_id", rule="length"
             )
 
-    def customer_data(self, customer_id: str, request_id: str) -> dict[str, Any]:
-        """Everything held about a customer (admin): raw rows in staging, pseudonymised
-        rows in analytics and scores, and how many audit rows name the customer."""
+    def customer_data(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Everything held about a customer (admin): raw rows in staging (quarantined rows
+        included), pseudonymised rows in analytics and scores, and how many audit rows
+        name the customer. Every answer leaves an audit row saying who looked and how many
+        rows each table gave (never the data, nor the raw id)."""
         self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
         held = self.personal_data.find(customer_id, key)
@@ -245,6 +247,20 @@ class RiskService:
             raise NotFoundError(
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
+        self.audit.record(
+            AuditRecord(
+                caller=caller.subject,
+                role=caller.role,
+                request_id=request_id,
+                action="data_access",
+                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
+                output={
+                    "rows": {table: len(rows) for table, rows in held.items()},
+                    "audit.decisions": audit,
+                },
+                customer_key=key,
+            )
+        )
         return {
             "request_id": request_id,
             "customer": customer_id,

@@ -84,6 +84,10 @@ quarantine = Table(
     Column("column_name", String(200), nullable=False),
     Column("value", Text),
     Column("rule", Text, nullable=False),
+    # The refused row's raw customer key (staging holds raw personal data), so that GDPR
+    # access and erasure find a row refused for another cell; migration 5 adds it.
+    Column("customer_id", Text),
+    Index("ix_quarantine_customer", "customer_id"),
     schema="staging",
 )
 
