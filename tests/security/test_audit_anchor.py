@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from functional.api.conftest import ApiWorld
-from sqlalchemy import Connection, delete, insert, text, update
+from sqlalchemy import Connection, delete, insert, inspect, text, update
 
 from credit_risk.__main__ import verify_audit_command
-from credit_risk.db import schema
-from credit_risk.db.engine import is_postgres
-from credit_risk.governance.audit import AuditTrail, row_hash, verify_audit
+from credit_risk.db import migrations, schema
+from credit_risk.db.engine import get_engine, is_postgres
+from credit_risk.governance.audit import AuditRecord, AuditTrail, row_hash, verify_audit
 from credit_risk.governance.seal import SEAL_PREFIX, Seal, SealStore, seal_object_key
-from credit_risk.runtime import get_runtime
+from credit_risk.runtime import get_runtime, reset_runtime
 
 T = schema.decisions_audit
 EVERY_ROWS = 3
@@ -213,7 +213,6 @@ def test_a_seal_is_due_after_m_minutes_with_new_rows(api: ApiWorld) -> None:
         seal_every_seconds=300,
         clock=lambda: now[0],
     )
-    from credit_risk.governance.audit import AuditRecord
 
     def append() -> Seal | None:
         record = AuditRecord("ops@tests", "admin", "r", "promote", "0" * 64, {"n": now[0]})
@@ -241,9 +240,35 @@ def test_the_verifier_refuses_to_run_unsealed_by_default(
     store = SealStore(get_runtime().store, _bucket(), b"k")
     assert store.latest() is None
     monkeypatch.delenv("AUDIT_SEAL_BUCKET")
-    from credit_risk.runtime import reset_runtime
-
     reset_runtime()
     assert verify_audit_command(["--database-url", api.database_url]) == 2
     assert "--no-seal" in capsys.readouterr().err
     assert verify_audit_command(["--database-url", api.database_url, "--no-seal"]) == 0
+
+
+def test_a_database_built_before_signed_rows_gains_them(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a database migrated before rows were signed and quarantine kept the customer
+    engine = get_engine(database_url)
+    everything = list(migrations.MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", everything[:3])
+    assert migrations.migrate(engine) == [1, 2, 3]
+    with engine.begin() as conn:  # as migration 1 built them then
+        conn.execute(text("DROP INDEX staging.ix_quarantine_customer"))
+        conn.execute(text("ALTER TABLE staging.quarantine DROP COLUMN customer_id"))
+        conn.execute(text("ALTER TABLE audit.decisions DROP COLUMN row_mac"))
+
+    # WHEN it is migrated with every migration
+    monkeypatch.setattr(migrations, "MIGRATIONS", everything)
+    assert migrations.migrate(engine) == [4, 5]
+
+    # THEN the columns are there, and an append signs its row
+    columns = {c["name"] for c in inspect(engine).get_columns("decisions", schema="audit")}
+    assert "row_mac" in columns
+    quarantine = {c["name"] for c in inspect(engine).get_columns("quarantine", schema="staging")}
+    assert "customer_id" in quarantine
+    row = AuditTrail(engine, key=b"k").record(
+        AuditRecord("ops@tests", "admin", "r", "promote", "0" * 64, {})
+    )
+    assert row["row_mac"] is not None
