@@ -15,7 +15,7 @@ import pytest
 from functional.api.conftest import ApiWorld
 from sqlalchemy import Connection, delete, insert, inspect, text, update
 
-from credit_risk.__main__ import verify_audit_command
+from credit_risk.__main__ import seal_audit_command, verify_audit_command
 from credit_risk.db import migrations, schema
 from credit_risk.db.engine import get_engine, is_postgres
 from credit_risk.governance.audit import AuditRecord, AuditTrail, row_hash, verify_audit
@@ -272,3 +272,17 @@ def test_a_database_built_before_signed_rows_gains_them(
         AuditRecord("ops@tests", "admin", "r", "promote", "0" * 64, {})
     )
     assert row["row_mac"] is not None
+
+
+def test_seal_audit_seals_the_head_now(api: ApiWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN two decisions with the default policy (the first append sealed row 1 only)
+    _decide(api, 2)
+    # WHEN an operator seals the head, and a database user later deletes the last row
+    assert seal_audit_command(["--database-url", api.database_url]) == 0
+    assert "sealed row 2:" in capsys.readouterr().out
+    with get_runtime().engine.begin() as conn:
+        _unprotect(conn)
+        conn.execute(delete(T).where(T.c.seq == 2))
+    # THEN the verifier names the removed row
+    status, out = _verify(api, capsys)
+    assert status == 1 and "BROKEN at row 2:" in out and "removed from the end" in out

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, Text, insert, select, text, type_coer
 from credit_risk.adapters.observability import logger
 from credit_risk.db import schema
 from credit_risk.db.engine import is_postgres
+from credit_risk.errors import NotFoundError
 from credit_risk.governance.seal import Seal, SealError, SealStore, is_hex64, row_mac
 
 GENESIS = "0" * 64
@@ -438,7 +439,7 @@ def verify_audit(
     signature under ``key``; a forged or malformed newest seal is reported as such."""
     try:
         seal = seals.latest()
-    except SealError as exc:
+    except (SealError, NotFoundError) as exc:
         return ChainReport(False, 0, 0, GENESIS, None, str(exc))
     report = verify_chain(engine, anchor=anchor, key=key, seal=seal)
     if report.ok and seal is None and report.rows:
