@@ -108,9 +108,8 @@ def risk_score(customer_id: str) -> dict[str, Any]:
 
 @route("/api/customers/{customer_id}/data", method="GET", role="admin")
 def customer_data(customer_id: str) -> dict[str, Any]:
-    """Everything held about a customer (GDPR access)."""
-    _caller("admin")
-    return get_service().customer_data(customer_id, _request_id())
+    """Everything held about a customer (GDPR access); audited."""
+    return get_service().customer_data(customer_id, _caller("admin"), _request_id())
 
 
 @route("/api/customers/{customer_id}", method="DELETE", role="admin")

@@ -520,10 +520,26 @@ class LocalCloud(CloudOperations):
         for lid, resource in resources_of_type(template, "AWS::S3::Bucket").items():
             props = resolve(resource.get("Properties", {}), ctx)
             name = ctx.refs[lid]
-            s3.create_bucket(Bucket=name)
+            locked = bool(props.get("ObjectLockEnabled"))
+            s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
             if "VersioningConfiguration" in props:
                 s3.put_bucket_versioning(
                     Bucket=name, VersioningConfiguration=props["VersioningConfiguration"]
+                )
+            if locked and "ObjectLockConfiguration" in props:
+                lock = props["ObjectLockConfiguration"]
+                retention = lock["Rule"]["DefaultRetention"]
+                s3.put_object_lock_configuration(
+                    Bucket=name,
+                    ObjectLockConfiguration={
+                        "ObjectLockEnabled": lock["ObjectLockEnabled"],
+                        "Rule": {
+                            "DefaultRetention": {
+                                "Mode": retention["Mode"],
+                                "Days": int(retention["Days"]),
+                            }
+                        },
+                    },
                 )
             if "BucketEncryption" in props:
                 s3.put_bucket_encryption(
@@ -570,6 +586,7 @@ class LocalCloud(CloudOperations):
             "AppDatabaseSecret": database_secret(self.database_url),
             "PseudonymSecret": {"key": self.pseudonym_key},
             "ApiTokenSecret": {"key": self._stable_key("api-token.key")},
+            "AuditSealSecret": {"key": self._stable_key("audit-seal.key")},
         }
         for lid in resources_of_type(template, "AWS::SecretsManager::Secret"):
             value = values.get(lid, {"value": secrets.token_hex(16)})

@@ -240,8 +240,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/customers/{customer_id}/data", "GET"): Operation(
         "Everything held about a customer (admin)",
         "GDPR access: the customer's raw rows in staging (found by the customer id), the "
-        "pseudonymised rows in analytics and scores, and a count of the audit rows naming "
-        "the customer. 404 when nothing is held.",
+        "rows refused at ingestion (quarantine), the pseudonymised rows in analytics and "
+        "scores, and a count of the audit rows naming the customer. Audited. 404 when "
+        "nothing is held.",
         CustomerDataBody,
         (400, 404),
         parameters={"customer_id": _CUSTOMER_ID},

@@ -114,7 +114,7 @@ class RiskService:
 
     @cached_property
     def audit(self) -> AuditTrail:
-        return AuditTrail(self.runtime.engine)
+        return self.runtime.audit_trail
 
     def _pseudonym(self, customer_id: str) -> str:
         return pseudonym(customer_id, self.runtime.pseudonym_key)
@@ -153,16 +153,17 @@ class RiskService:
             role=caller.role,
             request_id=request_id,
             action="predict",
-            input_sha256=input_hash(parsed.model_dump(mode="json")),
+            input_sha256=input_hash(parsed.model_dump(mode="json"), self.runtime.pseudonym_key),
             output={**result, "features": features},
             customer_key=customer_key,
             model_version=loaded.version.version,
             artifact_sha256=loaded.version.artifact_sha256,
         )
         with self.runtime.engine.begin() as conn:
-            self.audit.append(conn, record, at=now)
+            audited = self.audit.append(conn, record, at=now)
             if customer_key is not None:
                 self.store.save_score(conn, self._score_row(result, customer_key, now))
+        self.audit.seal_if_due(audited)
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(
             name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
@@ -282,7 +283,7 @@ class RiskService:
                 role=caller.role,
                 request_id=request_id,
                 action="risk_score",
-                input_sha256=input_hash({"customer_id": customer_id}),
+                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
                 output=output,
                 customer_key=key,
                 model_version=version,
@@ -304,9 +305,11 @@ class RiskService:
                 "customer_id must be 1 to 200 characters", field="customer_id", rule="length"
             )
 
-    def customer_data(self, customer_id: str, request_id: str) -> dict[str, Any]:
-        """Everything held about a customer (admin): raw rows in staging, pseudonymised
-        rows in analytics and scores, and how many audit rows name the customer."""
+    def customer_data(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Everything held about a customer (admin): raw rows in staging (quarantined rows
+        included), pseudonymised rows in analytics and scores, and how many audit rows
+        name the customer. Every answer leaves an audit row saying who looked and how many
+        rows each table gave (never the data, nor the raw id)."""
         self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
         held = self.personal_data.find(customer_id, key)
@@ -315,6 +318,20 @@ class RiskService:
             raise NotFoundError(
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
+        self.audit.record(
+            AuditRecord(
+                caller=caller.subject,
+                role=caller.role,
+                request_id=request_id,
+                action="data_access",
+                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
+                output={
+                    "rows": {table: len(rows) for table, rows in held.items()},
+                    "audit.decisions": audit,
+                },
+                customer_key=key,
+            )
+        )
         return {
             "request_id": request_id,
             "customer": customer_id,
@@ -339,18 +356,21 @@ class RiskService:
             )
         with self.runtime.engine.begin() as conn:
             erased = self.personal_data.erase(conn, customer_id, key)
-            self.audit.append(
+            audited = self.audit.append(
                 conn,
                 AuditRecord(
                     caller=caller.subject,
                     role=caller.role,
                     request_id=request_id,
                     action="erasure",
-                    input_sha256=input_hash({"customer_id": customer_id}),
+                    input_sha256=input_hash(
+                        {"customer_id": customer_id}, self.runtime.pseudonym_key
+                    ),
                     output={"erased": erased, "kept": kept},  # never the raw id
                     customer_key=key,
                 ),
             )
+        self.audit.seal_if_due(audited, reason="erasure")
         return {
             "request_id": request_id,
             "customer": customer_id,
@@ -433,7 +453,7 @@ class RiskService:
                 role=caller.role,
                 request_id=request_id,
                 action=action,
-                input_sha256=input_hash(body),
+                input_sha256=input_hash(body, self.runtime.pseudonym_key),
                 output=result,
                 model_version=champion.version,
                 artifact_sha256=champion.artifact_sha256,

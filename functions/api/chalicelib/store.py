@@ -122,17 +122,17 @@ class PersonalDataStore:
 
     @staticmethod
     def _quarantined(conn: Connection, customer_id: str) -> Any:
-        """Which quarantine rows name the customer: the cells holding the id, and the
+        """Which quarantine rows name the customer: the cells of rows refused with the
+        customer's key (whichever cell broke a rule), the cells holding the id, and the
         other bad cells of the same rejected rows. (The rows are listed first: SQLite
         does not settle a DELETE's subquery on its own table before deleting.)"""
         q = schema.quarantine
-        rows = conn.execute(
-            select(q.c.batch_id, q.c.row_number).where(q.c.value == customer_id).distinct()
-        ).all()
+        names = or_(q.c.value == customer_id, q.c.customer_id == customer_id)
+        rows = conn.execute(select(q.c.batch_id, q.c.row_number).where(names).distinct()).all()
         if not rows:
-            return q.c.value == customer_id
+            return names
         pairs = [(batch, number) for batch, number in rows]
-        return or_(q.c.value == customer_id, tuple_(q.c.batch_id, q.c.row_number).in_(pairs))
+        return or_(names, tuple_(q.c.batch_id, q.c.row_number).in_(pairs))
 
     def find(self, customer_id: str, customer_key: str) -> dict[str, list[dict[str, Any]]]:
         """Every row held about the customer, by table, JSON-ready."""

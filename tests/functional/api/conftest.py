@@ -8,6 +8,8 @@ portfolio's applications in analytics, a trained champion registered and a token
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,13 +97,22 @@ def _open_world(cloud: LocalCloud, database_url: str, models: TrainedModels) -> 
 
 
 def use_database(cloud: LocalCloud, database_url: str) -> None:
-    """Point the stack at another database, as rotating the RDS secret would, and
-    migrate it, as the deploy's migrate step would."""
+    """Point the stack at another database, as rotating the RDS secret would, migrate it,
+    as the deploy's migrate step would, with a seal bucket of its own (seals name rows of
+    one database)."""
     for secret in ("DatabaseSecret", "AppDatabaseSecret"):
         cloud.client("secretsmanager").put_secret_value(
             SecretId=cloud.stack.secrets[secret],
             SecretString=json.dumps(database_secret(database_url)),
         )
+    s3 = cloud.client("s3")
+    template = s3.get_object_lock_configuration(Bucket=cloud.stack.buckets["AuditSealBucket"])
+    bucket = f"credit-risk-audit-seals-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=bucket, ObjectLockConfiguration=template["ObjectLockConfiguration"]
+    )
+    os.environ["AUDIT_SEAL_BUCKET"] = bucket  # the local cloud restores it when it stops
     reset_runtime()
     cloud.migrate()
     reset_runtime()

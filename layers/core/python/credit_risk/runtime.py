@@ -20,6 +20,8 @@ from credit_risk.db.engine import (
 )
 from credit_risk.db.migrations import check_schema, ensure_contract_tables, migrate
 from credit_risk.errors import ConfigurationError
+from credit_risk.governance.audit import AuditTrail
+from credit_risk.governance.seal import SealStore
 from credit_risk.models.registry import Registry
 
 if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
@@ -173,6 +175,37 @@ class Runtime:
             s.api_token_key,
             "API token signing key",
             "API_TOKEN_SECRET_ARN or API_TOKEN_KEY",
+        )
+
+    @cached_property
+    def audit_seal_key(self) -> bytes | None:
+        """The key that signs audit rows and seals; None when none is configured."""
+        s = self.settings
+        if not (s.audit_seal_secret_arn or s.audit_seal_key):
+            return None
+        return self._key(
+            s.audit_seal_secret_arn,
+            s.audit_seal_key,
+            "audit seal key",
+            "AUDIT_SEAL_SECRET_ARN or AUDIT_SEAL_KEY",
+        )
+
+    @cached_property
+    def audit_seals(self) -> SealStore | None:
+        """Where the audit head is sealed; None unless a bucket and a key are configured."""
+        key, bucket = self.audit_seal_key, self.settings.audit_seal_bucket
+        return None if key is None or not bucket else SealStore(self.store, bucket, key)
+
+    @cached_property
+    def audit_trail(self) -> AuditTrail:
+        """The audit trail, its rows signed and its head sealed when a key is configured."""
+        s = self.settings
+        return AuditTrail(
+            self.engine,
+            key=self.audit_seal_key,
+            seals=self.audit_seals,
+            seal_every_rows=s.audit_seal_every_rows,
+            seal_every_seconds=s.audit_seal_every_minutes * 60,
         )
 
 

@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     api_token_key: str | None = Field(
         default=None, description="API token signing key used directly when no secret ARN is set."
     )
+    audit_seal_bucket: str | None = Field(
+        default=None, description="S3 bucket (Object Lock) that receives the audit head's seals."
+    )
+    audit_seal_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the audit seal key."
+    )
+    audit_seal_key: str | None = Field(
+        default=None, description="Audit seal key used directly when no secret ARN is set."
+    )
+    audit_seal_every_rows: int = Field(
+        default=1000, ge=1, description="Seal the audit head after this many new rows."
+    )
+    audit_seal_every_minutes: float = Field(
+        default=5.0, gt=0, description="Seal the audit head when it is older than this."
+    )
     contract_path: str | None = Field(
         default=None, description="Dataset contract YAML; the packaged default when unset."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -118,6 +119,23 @@ def _quarantine_rows_csv(raw: pd.DataFrame, bad_rows: list[int], reasons: pd.Dat
     return buffer.getvalue().encode()
 
 
+def _customer_of_rows(raw: pd.DataFrame, column: str | None) -> Callable[[int], str | None]:
+    """The raw customer key of a file's row by its 1-based number (None when blank or the
+    dataset has no customer key): quarantine records it so GDPR access finds the row."""
+    if column is None or column not in raw.columns:
+        return lambda _row: None
+    values = raw[column].tolist()
+
+    def customer(row_number: int) -> str | None:
+        value = values[row_number - 1]
+        if value is None or pd.isna(value):
+            return None
+        text = str(value).strip()
+        return text or None
+
+    return customer
+
+
 class Ingestor:
     """Loads landed objects into staging; adapters are given, not created."""
 
@@ -185,6 +203,7 @@ class Ingestor:
         validated = validate_frame(spec, raw[[c for c in raw.columns if c not in ignored]])
         good = validated.good
         good.insert(0, "_batch_id", batch_id)
+        customers = _customer_of_rows(raw, spec.customer_key)
         reasons = pd.DataFrame(
             [
                 {
@@ -194,6 +213,7 @@ class Ingestor:
                     "column_name": v.column,
                     "value": v.value,
                     "rule": v.rule,
+                    "customer_id": customers(v.row_number),
                     "reason": f"{v.column}: {v.rule}",
                 }
                 for v in validated.violations

@@ -76,10 +76,29 @@ def _create_token_revocations(conn: Connection) -> None:
     schema.token_revocations.create(conn, checkfirst=True)
 
 
+def _sign_audit_rows(conn: Connection) -> None:
+    """``audit.decisions.row_mac`` (databases built before it; migration 1 now makes it)."""
+    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
+    if "row_mac" not in have:
+        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN row_mac VARCHAR(64)"))
+
+
+def _key_quarantined_rows(conn: Connection) -> None:
+    """``staging.quarantine.customer_id`` (databases built before it; migration 1 makes
+    it now). Rows quarantined before it are found by their cells only."""
+    have = {c["name"] for c in inspect(conn).get_columns("quarantine", schema="staging")}
+    if "customer_id" not in have:
+        conn.execute(text("ALTER TABLE staging.quarantine ADD COLUMN customer_id TEXT"))
+    index = next(i for i in schema.quarantine.indexes if i.name == "ix_quarantine_customer")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
     (2, "monitoring snapshots", _create_monitoring_snapshots),
     (3, "one re-score per loan and model version", _index_rescore_scores),
+    (4, "audit rows signed outside the database", _sign_audit_rows),
+    (5, "quarantined rows keyed by customer", _key_quarantined_rows),
     (6, "revoked API tokens and subjects", _create_token_revocations),
 ]
 

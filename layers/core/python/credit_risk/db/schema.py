@@ -84,6 +84,10 @@ quarantine = Table(
     Column("column_name", String(200), nullable=False),
     Column("value", Text),
     Column("rule", Text, nullable=False),
+    # The refused row's raw customer key (staging holds raw personal data), so that GDPR
+    # access and erasure find a row refused for another cell; migration 5 adds it.
+    Column("customer_id", Text),
+    Index("ix_quarantine_customer", "customer_id"),
     schema="staging",
 )
 
@@ -167,6 +171,9 @@ decisions_audit = Table(
     Column("output", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("row_hash", String(64), nullable=False),
+    # HMAC of row_hash under the audit seal key (not in the database); migration 4 adds
+    # it to databases built before it, whose earlier rows have none.
+    Column("row_mac", String(64)),
     schema="audit",
 )
 

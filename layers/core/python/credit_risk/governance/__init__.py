@@ -3,6 +3,7 @@
 Pure (no boto3, botocore or SQLAlchemy):
 
 - :mod:`.auth`: signed bearer tokens and the roles they carry.
+- :mod:`.seal`: HMAC-signed seals of the audit head, kept in S3 (the store is given).
 
 I/O:
 

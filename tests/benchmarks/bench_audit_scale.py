@@ -1,0 +1,157 @@
+"""How far one audit chain scales: the serialised hold time per append on Postgres.
+
+    .venv/bin/python tests/benchmarks/bench_audit_scale.py [--seconds 4] [--postgres URL]
+
+Every append to the chain runs under one Postgres advisory lock (it reads the head and
+inserts the next row), so the chain's ceiling is one append per hold: the time between
+acquiring the lock and the commit that releases it. With 1, 4 and 16 writer processes
+appending for ``--seconds`` each, this takes the lock itself (re-entrant: the append's
+own lock call then returns at once), times from the lock being granted to the commit
+having returned, and reports p50, p99 and ``max_appends_per_s = 1 / p50 hold``, beside
+the appends per second observed. Raw, in the same run: the lock, ``SELECT 1`` and the
+commit alone (the floor of any serialised transaction), and the ratio of ours to it.
+Progress lines, then one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+try:
+    import credit_risk  # noqa: F401
+except ImportError:  # run directly from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers/core/python"))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from credit_risk.db.engine import get_engine
+from credit_risk.db.migrations import migrate
+from credit_risk.governance.audit import _LOCK_KEY, AuditRecord, AuditTrail
+
+POSTGRES_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/test"
+WRITERS = (1, 4, 16)
+
+
+def _record(writer: int, n: int) -> AuditRecord:
+    """A decision-sized audit record (the output of a predict: reasons, features)."""
+    return AuditRecord(
+        caller=f"writer-{writer}@bench",
+        role="scorer",
+        request_id=f"{writer}-{n}",
+        action="predict",
+        input_sha256="a" * 64,
+        output={
+            "probability_of_default": 0.1234,
+            "decision": "review",
+            "reasons": [{"feature": f"f{i}", "points": -i} for i in range(4)],
+            "features": {f"f{i}": i * 1.5 for i in range(20)},
+        },
+        customer_key="b" * 64,
+        model_version="v1",
+        artifact_sha256="c" * 64,
+    )
+
+
+def _writer(
+    url: str, writer: int, seconds: float, raw: bool, ready: Any, go: Any, out: Any
+) -> None:
+    """Once every writer is connected, append (or, ``raw``, lock-select-commit) for
+    ``seconds``; put the hold times (s) on ``out``."""
+    engine = get_engine(url)
+    trail = AuditTrail(engine, key=b"bench-audit-key")
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    holds: list[float] = []
+    ready.put(writer)
+    go.wait()
+    n = 0
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        with engine.connect() as conn:
+            conn.begin()
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            granted = time.perf_counter()
+            if raw:
+                conn.execute(text("SELECT 1"))
+            else:
+                trail.append(conn, _record(writer, n))
+            conn.commit()
+            holds.append(time.perf_counter() - granted)
+        n += 1
+    engine.dispose()
+    out.put(holds)
+
+
+def _run(url: str, writers: int, seconds: float, raw: bool) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=_writer, args=(url, w, seconds, raw, ready, go, out))
+        for w in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:  # every process imported and connected before the clock starts
+        ready.get()
+    go.set()
+    holds = [h for _ in procs for h in out.get()]
+    for p in procs:
+        p.join()
+    holds.sort()
+    p50 = statistics.median(holds)
+    p99 = holds[min(len(holds) - 1, int(len(holds) * 0.99))]
+    return {
+        "appends": len(holds),
+        "hold_p50_ms": round(p50 * 1000, 4),
+        "hold_p99_ms": round(p99 * 1000, 4),
+        "max_appends_per_s": round(1 / p50, 1),
+        "observed_appends_per_s": round(len(holds) / seconds, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="appending time per run")
+    parser.add_argument("--postgres", default=POSTGRES_URL, help="server URL (a database is made)")
+    args = parser.parse_args()
+    name = f"cr_bench_audit_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    results: dict[str, object] = {"seconds_per_run": args.seconds}
+    try:
+        engine = get_engine(url)
+        migrate(engine)
+        engine.dispose()
+        ours, raw = {}, {}
+        for writers in WRITERS:
+            ours[str(writers)] = _run(url, writers, args.seconds, raw=False)
+            print(f"ours, {writers} writers: {ours[str(writers)]}", flush=True)
+            raw[str(writers)] = _run(url, writers, args.seconds, raw=True)
+            print(f"raw,  {writers} writers: {raw[str(writers)]}", flush=True)
+        results["ours"] = ours
+        results["raw_lock_select_commit"] = raw
+        results["hold_p50_ratio_ours_to_raw"] = {
+            w: round(ours[w]["hold_p50_ms"] / raw[w]["hold_p50_ms"], 2) for w in ours
+        }
+        results["ceiling_appends_per_s"] = min(o["max_appends_per_s"] for o in ours.values())
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
