@@ -9,8 +9,9 @@
 ``mint-token`` signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or
 ``API_TOKEN_KEY``); ``revoke-token`` revokes one token by its id (``jti``) or every token
 of a subject issued up to now, in the configured database; ``verify-audit`` checks the
-audit trail of the configured (or given) database against the newest seal of its head in the seal bucket and the key that signs its
-rows (``AUDIT_SEAL_BUCKET``, ``AUDIT_SEAL_SECRET_ARN``), names the first tampered row and
+audit trail of the configured (or given) database against the newest seal of its head in
+the seal bucket and the key that signs its rows (``AUDIT_SEAL_BUCKET``,
+``AUDIT_SEAL_SECRET_ARN``), names the first tampered row and
 exits with 1 when it is broken (``--no-seal``: the hash chain alone); ``seal-audit`` seals
 the head now (a schedule, or before a maintenance window); ``redrive`` redrives a failed
 execution in AWS (RedriveExecution: a re-score's Map re-runs only its failed chunks; the
