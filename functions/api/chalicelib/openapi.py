@@ -102,6 +102,13 @@ class RiskScoreBody(BaseModel):
     scored_at: str = Field(json_schema_extra={"format": "date-time"})
 
 
+class KeptTable(BaseModel):
+    """Rows kept at erasure, and why."""
+
+    rows: int
+    reason: str
+
+
 class CustomerDataBody(BaseModel):
     """Everything held about a customer: rows by table (raw in staging, pseudonymised in
     analytics and scores) and how many audit rows name the customer."""
@@ -110,13 +117,11 @@ class CustomerDataBody(BaseModel):
     customer: str
     data: dict[str, list[dict[str, Any]]]
     audit: dict[str, int]
-
-
-class KeptTable(BaseModel):
-    """Rows kept at erasure, and why."""
-
-    rows: int
-    reason: str
+    erased: bool = Field(default=False, description="True once the customer was erased")
+    erased_at: str | None = None
+    kept: dict[str, KeptTable] | None = Field(
+        default=None, description="After erasure: the pseudonymised rows kept, and why"
+    )
 
 
 class ErasureBody(BaseModel):
@@ -225,16 +230,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "A customer on file by id with the new loan's terms, or a whole application for a "
         "new applicant. Returns the probability of default, score points, grade, decision, "
         "expected loss and up to four principal reasons. Audited. 409 when a whole "
-        "application names a customer already on file.",
+        "application names a customer already on file; 410 for an erased customer.",
         DecisionBody,
-        (400, 404, 409, 413, 415, 503),
+        (400, 404, 409, 410, 413, 415, 503),
         body="predict",
     ),
     ("/api/risk-score/{customer_id}", "GET"): Operation(
         "A customer's latest score",
-        "The latest stored score and decision (batch or API), when and by which model. Audited.",
+        "The latest stored score and decision (batch or API), when and by which model. "
+        "Audited. 410 for an erased customer.",
         RiskScoreBody,
-        (400, 404),
+        (400, 404, 410),
         parameters={"customer_id": _CUSTOMER_ID},
     ),
     ("/api/customers/{customer_id}/data", "GET"): Operation(
@@ -242,7 +248,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "GDPR access: the customer's raw rows in staging (found by the customer id), the "
         "rows refused at ingestion (quarantine), the pseudonymised rows in analytics and "
         "scores, and a count of the audit rows naming the customer. Audited. 404 when "
-        "nothing is held.",
+        "nothing is held; for an erased customer, that they were erased, when, and the "
+        "pseudonymised rows kept and why.",
         CustomerDataBody,
         (400, 404),
         parameters={"customer_id": _CUSTOMER_ID},
@@ -316,6 +323,7 @@ _STATUS_TEXT = {
     403: "The token's role may not call this",
     404: "Not found",
     409: "Conflicts with what is on file",
+    410: "The customer was erased",
     413: "The body is too large",
     415: "The body is not JSON",
     503: "Not ready: no champion model, or a dependency is down",

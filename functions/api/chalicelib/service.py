@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from chalicelib.auth import RouteRoles
 from chalicelib.requests import (
@@ -33,6 +33,7 @@ from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
+from credit_risk.db import schema
 from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
 from credit_risk.decisions.scoring import (
     OUT_OF_RANGE_CODE,
@@ -45,6 +46,7 @@ from credit_risk.errors import (
     ConfigurationError,
     ConflictError,
     CreditRiskError,
+    GoneError,
     NotFoundError,
     ValidationError,
 )
@@ -132,6 +134,7 @@ class RiskService:
         parsed = self.requests.parse_predict(read_json_object(raw_body))
         loaded = self.loader.get()
         now = datetime.now(UTC)
+        self._refuse_erased(getattr(parsed, "customer_id", None))
         application, customer_key, application_id = self._application(parsed, now, request_id)
         features = build_feature_row(self.contract, application)
         row = dict(features)
@@ -273,6 +276,7 @@ class RiskService:
     def risk_score(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
         """The customer's latest stored score and decision, when and by which model."""
         self._check_customer_id(customer_id)
+        self._refuse_erased(customer_id)
         key = self._pseudonym(customer_id)
         score = self.store.latest_score(key)
         version = None if score is None else str(score["model_version"])
@@ -298,6 +302,18 @@ class RiskService:
 
     # --- personal data (GDPR) --------------------------------------------------------
 
+    def _refuse_erased(self, customer_id: object) -> None:
+        """410 for a customer who was erased: nothing is decided or shown for them."""
+        if customer_id is None:
+            return
+        if self.store.erased_at(self._pseudonym(str(customer_id))) is not None:
+            raise GoneError(
+                "this customer's personal data was erased; nothing is decided or returned "
+                "for them (a returning applicant gets a new customer number)",
+                field="customer_id",
+                rule="erased",
+            )
+
     @staticmethod
     def _check_customer_id(customer_id: str) -> None:
         if not 1 <= len(customer_id) <= 200:
@@ -312,6 +328,9 @@ class RiskService:
         rows each table gave (never the data, nor the raw id)."""
         self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
+        erased_at = self.store.erased_at(key)
+        if erased_at is not None:
+            return self._erased_answer(customer_id, key, erased_at, caller, request_id)
         held = self.personal_data.find(customer_id, key)
         audit = self.personal_data.count_kept(key)["audit.decisions"]
         if audit == 0 and not any(held.values()):
@@ -339,6 +358,33 @@ class RiskService:
             "audit": {"audit.decisions": audit},
         }
 
+    def _erased_answer(
+        self, customer_id: str, key: str, erased_at: datetime, caller: Caller, request_id: str
+    ) -> dict[str, Any]:
+        """Data access for an erased customer: that they were erased, when, and what
+        pseudonymised, non-personal history is kept and why (audited like any access)."""
+        kept = self.personal_data.count_kept(key)
+        self.audit.record(
+            AuditRecord(
+                caller=caller.subject,
+                role=caller.role,
+                request_id=request_id,
+                action="data_access",
+                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
+                output={"erased": True, "kept": kept},
+                customer_key=key,
+            )
+        )
+        return {
+            "request_id": request_id,
+            "customer": customer_id,
+            "erased": True,
+            "erased_at": erased_at.isoformat(),
+            "data": {},
+            "audit": {"audit.decisions": kept.get("audit.decisions", 0)},
+            "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
+        }
+
     def erase_customer(self, customer_id: str, caller: Caller, request_id: str) -> dict[str, Any]:
         """Erase a customer's personal data (admin), in one audited transaction.
 
@@ -356,6 +402,13 @@ class RiskService:
             )
         with self.runtime.engine.begin() as conn:
             erased = self.personal_data.erase(conn, customer_id, key)
+            done = schema.erasures.c.customer_key == key
+            if conn.execute(select(schema.erasures.c.customer_key).where(done)).first() is None:
+                conn.execute(
+                    insert(schema.erasures).values(
+                        customer_key=key, erased_at=datetime.now(UTC), request_id=request_id[:80]
+                    )
+                )
             audited = self.audit.append(
                 conn,
                 AuditRecord(

@@ -78,6 +78,15 @@ class CustomerStore:
                     return True
         return False
 
+    def erased_at(self, customer_key: str) -> datetime | None:
+        """When the customer was erased, or None (one primary-key read)."""
+        t = schema.erasures
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(t.c.erased_at).where(t.c.customer_key == customer_key)
+            ).scalar()
+        return value
+
     def latest_score(self, customer_key: str) -> dict[str, Any] | None:
         """The customer's most recent score, JSON-ready, or None."""
         t = self.scores

@@ -131,8 +131,14 @@ def test_erasure_removes_personal_data_from_staging_and_keeps_the_scores(
     assert not personal & _staging_cells()
     # AND the staging rows stay, joinable by the pseudonym, with their other columns
     key = pseudonym(customer, get_runtime().pseudonym_key)
-    after = api.call("GET", f"/api/customers/{customer}/data").body["data"]
-    staged = after["staging.applications"]
+    rt = get_runtime()
+    table = schema.staging_table(rt.contract, "applications", MetaData())
+    ids = [str(i) for i in raw["application_id"]]
+    with rt.engine.connect() as conn:
+        staged = [
+            dict(r)
+            for r in conn.execute(select(table).where(table.c.application_id.in_(ids))).mappings()
+        ]
     assert sorted(r["application_id"] for r in staged) == sorted(raw["application_id"])
     assert all(r["customer_id"] == erased(key) for r in staged)
     assert all(r[c] is None for r in staged for c in (*PERSONAL, "date_of_birth"))
@@ -148,8 +154,10 @@ def test_erasure_removes_personal_data_from_staging_and_keeps_the_scores(
     assert {k["reason"] for k in kept.values()} == {
         "pseudonymised; retained for credit-decision records"
     }
-    assert len(after["ml.scores"]) == 1
-    assert api.call("GET", f"/api/risk-score/{customer}", role="viewer").status == 200
+    # AND afterwards the customer is gone: data access says so, no score is returned
+    after = api.call("GET", f"/api/customers/{customer}/data").body
+    assert after["erased"] is True and after["kept"]["ml.scores"]["rows"] == 1
+    assert api.call("GET", f"/api/risk-score/{customer}", role="viewer").status == 410
 
 
 def test_etl_rerun_after_erasure_keys_rows_as_before(api: ApiWorld) -> None:

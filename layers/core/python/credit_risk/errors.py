@@ -54,6 +54,12 @@ class NotFoundError(CreditRiskError):
     http_status = 404
 
 
+class GoneError(CreditRiskError):
+    """The customer was erased: nothing personal is held, and nothing is decided for them."""
+
+    http_status = 410
+
+
 class ValidationError(CreditRiskError):
     """A request or input failed validation."""
 

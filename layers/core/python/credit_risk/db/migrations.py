@@ -72,6 +72,10 @@ def _index_rescore_scores(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _create_erasures(conn: Connection) -> None:
+    schema.erasures.create(conn, checkfirst=True)
+
+
 def _create_token_revocations(conn: Connection) -> None:
     schema.token_revocations.create(conn, checkfirst=True)
 
@@ -100,6 +104,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "audit rows signed outside the database", _sign_audit_rows),
     (5, "quarantined rows keyed by customer", _key_quarantined_rows),
     (6, "revoked API tokens and subjects", _create_token_revocations),
+    (7, "erased customers (410 Gone afterwards)", _create_erasures),
 ]
 
 

@@ -200,6 +200,17 @@ monitoring_snapshots = Table(
     schema="ml",
 )
 
+erasures = Table(
+    # One row per erased customer (the pseudonym only), written with the erasure: the API
+    # answers 410 for them afterwards. Append-only, like the rest of audit.
+    "erasures",
+    later_metadata,
+    Column("customer_key", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(80), nullable=False),
+    schema="audit",
+)
+
 token_revocations = Table(
     "token_revocations",
     later_metadata,
