@@ -73,6 +73,9 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+CONFIG_SETTINGS = ("CONTRACT_PATH", "QUALITY_CONFIG_PATH", "TRAINING_CONFIG_PATH")
+
+
 def database_secret(database_url: str) -> dict[str, Any]:
     """The RDS-style secret for a URL (a SQLite URL is carried whole)."""
     from sqlalchemy.engine import make_url
@@ -673,6 +676,11 @@ class LocalCloud(CloudOperations):
         # container has its own).
         env["DB_TLS"] = "off"
         env["DB_POOL_SIZE"] = "5"
+        # The stack's own configuration files (a lender's contract, quality gate, models),
+        # so that every command run against this stack reads the same ones.
+        for name in CONFIG_SETTINGS:
+            if os.environ.get(name):
+                env[name] = str(Path(os.environ[name]).resolve())
         self._set_env(env)
         self.stack.environment = env
 

@@ -168,3 +168,19 @@ def test_a_token_revoked_with_the_cli_is_refused_by_the_served_api(  # type: ign
     assert code == 401 and set(body) == {"error", "message", "request_id"}
     # AND revoke needs exactly one of --jti and --subject
     assert cli.main(["token", "revoke"]) == 2
+
+
+def test_commands_read_the_running_stack_s_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack started with a lender's contract in its own shell
+    contract = Path(__file__).resolve().parents[1] / "fixtures" / "other_lender" / "contract.yaml"
+    monkeypatch.setenv("CONTRACT_PATH", str(contract))
+    cloud = LocalCloud(database_url=f"sqlite:///{tmp_path / 's.db'}", local_dir=tmp_path / "s")
+    cloud.start()
+    try:
+        described = cloud.describe()
+    finally:
+        cloud.stop()
+    # THEN a command in another shell, without CONTRACT_PATH, gets it from the stack
+    assert described["environment"]["CONTRACT_PATH"] == str(contract)
