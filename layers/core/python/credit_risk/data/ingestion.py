@@ -108,13 +108,32 @@ def _result_from_row(row: Any) -> IngestResult:
     )
 
 
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as text whose cells and column names a spreadsheet shows rather than runs:
+    any that starts like a formula (= + - @, tab, carriage return) gets a leading quote."""
+    safe = {}
+    for name in frame.columns:
+        text = frame[name].astype("string")
+        risky = text.str[:1].isin(_FORMULA_STARTS).fillna(False)
+        safe[_spreadsheet_text(str(name))] = text.mask(risky, "'" + text)
+    return pd.DataFrame(safe, index=frame.index)
+
+
 def _quarantine_rows_csv(raw: pd.DataFrame, bad_rows: list[int], reasons: pd.DataFrame) -> bytes:
     rows = raw.iloc[[r - 1 for r in bad_rows]].copy()
     rows.insert(0, "_row_number", bad_rows)
     summary = reasons.groupby("row_number")["reason"].agg("; ".join)
     rows.insert(1, "_reasons", summary.reindex(bad_rows).to_numpy())
     buffer = io.StringIO()
-    rows.to_csv(buffer, index=False)
+    spreadsheet_safe(rows).to_csv(buffer, index=False)
     return buffer.getvalue().encode()
 
 
