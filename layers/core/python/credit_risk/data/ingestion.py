@@ -27,9 +27,11 @@ from credit_risk.data.reading import read_raw
 from credit_risk.data.validation import check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
-from credit_risk.errors import FileUnreadableError, UnknownDatasetError
+from credit_risk.errors import CreditRiskError, FileUnreadableError, UnknownDatasetError
 
 QUARANTINE_PREFIX = "quarantine"
+UNKNOWN_DATASET = "unknown"
+"""``staging.objects.dataset`` of an object whose key names no dataset (it is rejected)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,19 @@ class IngestResult:
 
 def dataset_of(key: str) -> str:
     """The dataset a key names by its first path segment (``applications/…``)."""
-    first = PurePosixPath(key).parts[0] if key else ""
+    first = key.split("/", 1)[0]
     if first not in DATASETS or "/" not in key:
+        hint = " (prefixes are lower case)" if first.lower() in DATASETS else ""
         raise UnknownDatasetError(
-            f"'{key}' is not under a dataset prefix; "
+            f"'{key}' is not under a dataset prefix{hint}; "
             f"upload to {' or '.join(d + '/' for d in DATASETS)}"
         )
     return first
+
+
+def is_own_output(key: str) -> bool:
+    """True for the quarantine copies ingestion itself writes to the raw bucket."""
+    return key.startswith(f"{QUARANTINE_PREFIX}/")
 
 
 def batch_id_for(dataset: str, sha256: str) -> str:
@@ -96,6 +104,7 @@ def _batch_of_bytes(engine: Engine, dataset: str, sha: str) -> Any:
 
 
 def _result_from_row(row: Any) -> IngestResult:
+    unknown = row["dataset"] == UNKNOWN_DATASET
     return IngestResult(
         batch_id=row["batch_id"],
         dataset=row["dataset"],
@@ -104,6 +113,9 @@ def _result_from_row(row: Any) -> IngestResult:
         rows_loaded=row["rows_loaded"],
         rows_quarantined=row["rows_quarantined"],
         error=row["error"],
+        error_name=None
+        if row["error"] is None
+        else (UnknownDatasetError if unknown else FileUnreadableError).__name__,
         execution_arn=row["execution_arn"],
     )
 
@@ -158,8 +170,16 @@ class Ingestor:
         self._tables = {d: schema.staging_table(contract, d, self._meta) for d in DATASETS}
 
     def ingest(self, obj: LandedObject) -> IngestResult:
-        """Validate and load one object; start its pipeline run unless one exists."""
-        dataset = dataset_of(obj.key)
+        """Validate and load one object; start its pipeline run unless one exists.
+
+        An object whose key names no dataset is recorded as rejected (with the reason),
+        kept in quarantine and alerted through its pipeline run like an unreadable file.
+        """
+        unrouted: UnknownDatasetError | None = None
+        try:
+            dataset = dataset_of(obj.key)
+        except UnknownDatasetError as exc:
+            unrouted, dataset = exc, UNKNOWN_DATASET
         existing = _batch_of_object(self.engine, obj)
         if existing is not None:
             logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
@@ -173,7 +193,10 @@ class Ingestor:
             return self._ensure_started(_result_from_row(existing))
         batch_id = batch_id_for(dataset, sha)
         try:
-            result = self._load(obj, dataset, batch_id, sha, body)
+            if unrouted is not None:
+                result = self._reject(obj, self._ledger(obj, dataset, batch_id, sha, body), unrouted)
+            else:
+                result = self._load(obj, dataset, batch_id, sha, body)
         except IntegrityError:
             # A concurrent delivery of the same event won the race; nothing to do twice.
             existing = _batch_of_bytes(self.engine, dataset, sha)
@@ -184,18 +207,7 @@ class Ingestor:
         self, obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
     ) -> IngestResult:
         spec = self.contract.dataset(dataset)
-        now = datetime.now(UTC)
-        ledger = {
-            "batch_id": batch_id,
-            "dataset": dataset,
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "version_id": obj.version_id,
-            "sha256": sha,
-            "size_bytes": len(body),
-            "received_at": now,
-        }
+        ledger = self._ledger(obj, dataset, batch_id, sha, body)
         try:
             raw = read_raw(body, obj.key)
             ignored = check_header(spec, list(raw.columns), dataset)
@@ -257,10 +269,26 @@ class Ingestor:
             rows_quarantined=len(validated.bad_row_numbers),
         )
 
+    @staticmethod
+    def _ledger(
+        obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
+    ) -> dict[str, Any]:
+        return {
+            "batch_id": batch_id,
+            "dataset": dataset,
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "version_id": obj.version_id,
+            "sha256": sha,
+            "size_bytes": len(body),
+            "received_at": datetime.now(UTC),
+        }
+
     def _reject(
-        self, obj: LandedObject, ledger: dict[str, Any], exc: FileUnreadableError
+        self, obj: LandedObject, ledger: dict[str, Any], exc: CreditRiskError
     ) -> IngestResult:
-        name = PurePosixPath(obj.key).name
+        name = PurePosixPath(obj.key).name or "object"
         dest = f"{QUARANTINE_PREFIX}/{ledger['dataset']}/{ledger['batch_id']}/{name}"
         self.store.copy(obj.bucket, obj.key, obj.bucket, dest)
         ledger.update(status="rejected", error=exc.message)
@@ -303,7 +331,7 @@ class Ingestor:
         payload = result.to_dict()
         payload["status"] = "rejected" if result.error else "loaded"
         payload["error_name"] = payload["error_name"] or (
-            "FileUnreadableError" if result.error else None
+            FileUnreadableError.__name__ if result.error else None
         )
         arn = self.workflows.start(self.pipeline_arn, result.batch_id, payload)
         with self.engine.begin() as conn:
