@@ -194,7 +194,8 @@ class Ingestor:
         batch_id = batch_id_for(dataset, sha)
         try:
             if unrouted is not None:
-                result = self._reject(obj, self._ledger(obj, dataset, batch_id, sha, body), unrouted)
+                ledger = self._ledger(obj, dataset, batch_id, sha, body)
+                result = self._reject(obj, ledger, unrouted)
             else:
                 result = self._load(obj, dataset, batch_id, sha, body)
         except IntegrityError:
