@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
 
 import pandas as pd
@@ -31,7 +32,9 @@ def _decompress(body: bytes) -> bytes:
     try:
         return gzip.decompress(body)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise FileUnreadableError(f"gzip data is truncated or corrupt ({exc})") from exc
+        raise FileUnreadableError(
+            f"gzip data is truncated or corrupt ({type(exc).__name__})"
+        ) from exc
 
 
 def _not_utf8(body: bytes) -> FileUnreadableError | None:
@@ -43,6 +46,32 @@ def _not_utf8(body: bytes) -> FileUnreadableError | None:
             f"file is not UTF-8 text (byte 0x{body[exc.start]:02x} at position {exc.start})"
         )
     return None
+
+
+_COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+): ", re.DOTALL)
+
+
+def _parse_failure(body: bytes, exc: Exception) -> FileUnreadableError:
+    """A value-free reason for a CSV Arrow refused.
+
+    Arrow's message quotes the offending text (a whole row of names, e-mails and ids, or
+    the rest of the file after an unclosed quote); that text is used only to find the line,
+    and never passed on."""
+    message = str(exc)
+    match = _COLUMN_COUNT.search(message)
+    if match is None:
+        return FileUnreadableError(
+            "malformed CSV: the parser refused the file (its message is withheld because "
+            "it quotes the file's contents)"
+        )
+    expected, got = match.group(1), match.group(2)
+    echoed = message[match.end() :].removesuffix(" ...").encode("utf-8", "replace")[:256]
+    at = body.find(echoed) if echoed else -1
+    where = f" at line {body.count(b'\n', 0, at) + 1}" if at >= 0 else ""
+    return FileUnreadableError(
+        f"malformed CSV{where}: a row has {got} columns where the header has {expected} "
+        "(an unclosed quote or a stray delimiter)"
+    )
 
 
 def _read_csv(body: bytes) -> pd.DataFrame:
@@ -74,8 +103,7 @@ def _read_csv(body: bytes) -> pd.DataFrame:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         # Only a file Arrow refused is decoded in Python, to say where it is not UTF-8.
-        reason = str(exc).strip().splitlines()[0]
-        raise (_not_utf8(body) or FileUnreadableError(f"malformed CSV: {reason}")) from exc
+        raise (_not_utf8(body) or _parse_failure(body, exc)) from None
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
@@ -83,7 +111,7 @@ def _read_parquet(body: bytes) -> pd.DataFrame:
     try:
         table = pq.read_table(pa.BufferReader(body))
     except (pa.ArrowException, OSError) as exc:
-        raise FileUnreadableError(f"not a readable Parquet file ({exc})") from exc
+        raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
     return table.to_pandas()
 
 

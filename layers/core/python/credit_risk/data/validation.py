@@ -15,7 +15,9 @@ from credit_risk.errors import FileUnreadableError
 
 @dataclass
 class Violation:
-    """One broken rule in one cell: the quarantine record for a bad row."""
+    """One broken rule in one cell: the quarantine record for a bad row. ``value`` is
+    None for a personal column: a reason names the row, column and rule, never personal
+    data."""
 
     row_number: int
     column: str
@@ -42,7 +44,12 @@ def check_header(spec: DatasetSpec, columns: list[str], dataset: str) -> list[st
         )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise FileUnreadableError(f"header repeats columns: {', '.join(duplicated)}")
+        # Only contract names are quoted: a file without a header has data in its first
+        # line, and that may be personal.
+        named = [c for c in duplicated if c in spec.columns]
+        others = len(duplicated) - len(named)
+        listed = ", ".join(named + ([f"{others} other name(s)"] if others else []))
+        raise FileUnreadableError(f"header repeats columns: {listed}")
     return [c for c in columns if c not in spec.columns]
 
 
@@ -122,6 +129,11 @@ def validate_frame(
         if not mask.any():
             return
         bad_any |= mask
+        if spec.columns[column].pii:
+            violations.extend(
+                Violation(int(rows[i]), column, None, rule) for i in np.flatnonzero(mask)
+            )
+            return
         raw_values = raw[column].to_numpy(dtype=object)
         for i in np.flatnonzero(mask):
             value = raw_values[i]
