@@ -25,6 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any
         store=runtime.store,
         workflows=runtime.workflows,
         pipeline_arn=runtime.settings.pipeline_state_machine_arn,
+        max_uncompressed_bytes=runtime.settings.max_uncompressed_bytes,
     )
     results = []
     for record in S3Event(event).records:

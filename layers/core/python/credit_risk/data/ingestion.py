@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from credit_risk.adapters.aws import ObjectStore, Workflows
 from credit_risk.adapters.observability import logger
 from credit_risk.contract import DATASETS, Contract
-from credit_risk.data.reading import read_raw
+from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, read_raw
 from credit_risk.data.validation import check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
@@ -160,8 +160,10 @@ class Ingestor:
         store: ObjectStore,
         workflows: Workflows | None = None,
         pipeline_arn: str | None = None,
+        max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
     ) -> None:
         self.engine = engine
+        self.max_uncompressed_bytes = max_uncompressed_bytes
         self.contract = contract
         self.store = store
         self.workflows = workflows
@@ -210,7 +212,7 @@ class Ingestor:
         spec = self.contract.dataset(dataset)
         ledger = self._ledger(obj, dataset, batch_id, sha, body)
         try:
-            raw = read_raw(body, obj.key)
+            raw = read_raw(body, obj.key, max_bytes=self.max_uncompressed_bytes)
             ignored = check_header(spec, list(raw.columns), dataset)
         except FileUnreadableError as exc:
             return self._reject(obj, ledger, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import re
 import zlib
 
@@ -15,6 +16,9 @@ import pyarrow.parquet as pq
 from credit_risk.errors import FileUnreadableError
 
 FORMATS = (".csv.gz", ".csv", ".parquet")
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+"""The default limit on a file's uncompressed size (setting ``MAX_UNCOMPRESSED_BYTES``)."""
+_INFLATE_CHUNK = 1 << 20
 
 
 def file_format(key: str) -> str:
@@ -28,13 +32,28 @@ def file_format(key: str) -> str:
     )
 
 
-def _decompress(body: bytes) -> bytes:
+def _too_large(limit: int) -> FileUnreadableError:
+    return FileUnreadableError(
+        f"file is larger than {limit:,} bytes uncompressed, the limit ingest reads "
+        "(setting MAX_UNCOMPRESSED_BYTES); split it into smaller files"
+    )
+
+
+def _decompress(body: bytes, limit: int) -> bytes:
+    """Inflate gzip ``body`` a megabyte at a time, stopping as soon as it passes ``limit``
+    (a gzip bomb is refused without being expanded)."""
+    out = io.BytesIO()
     try:
-        return gzip.decompress(body)
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            while chunk := stream.read(_INFLATE_CHUNK):
+                if out.tell() + len(chunk) > limit:
+                    raise _too_large(limit)
+                out.write(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise FileUnreadableError(
             f"gzip data is truncated or corrupt ({type(exc).__name__})"
         ) from exc
+    return out.getvalue()
 
 
 def _not_utf8(body: bytes) -> FileUnreadableError | None:
@@ -107,28 +126,34 @@ def _read_csv(body: bytes) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
-def _read_parquet(body: bytes) -> pd.DataFrame:
+def _read_parquet(body: bytes, limit: int) -> pd.DataFrame:
     try:
+        meta = pq.ParquetFile(pa.BufferReader(body)).metadata
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded > limit:
+            raise _too_large(limit)
         table = pq.read_table(pa.BufferReader(body))
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
     return table.to_pandas()
 
 
-def read_raw(body: bytes, key: str) -> pd.DataFrame:
+def read_raw(body: bytes, key: str, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> pd.DataFrame:
     """Parse a landed file into a frame of raw values (CSV cells stay text).
 
     Raises FileUnreadableError with a one-line reason when the file cannot be read at
     all: unsupported type, empty, not UTF-8, truncated gzip, malformed CSV or Parquet, or
-    no data rows.
+    no data rows, or larger than ``max_bytes`` uncompressed.
     """
     fmt = file_format(key)
     if not body:
         raise FileUnreadableError("file is empty")
+    if fmt != "csv.gz" and len(body) > max_bytes:
+        raise _too_large(max_bytes)
     if fmt == "parquet":
-        frame = _read_parquet(body)
+        frame = _read_parquet(body, max_bytes)
     else:
-        frame = _read_csv(_decompress(body) if fmt == "csv.gz" else body)
+        frame = _read_csv(_decompress(body, max_bytes) if fmt == "csv.gz" else body)
     frame.columns = [str(c).strip() for c in frame.columns]
     if any(c.startswith("Unnamed:") for c in frame.columns):
         raise FileUnreadableError("header has blank column names")
