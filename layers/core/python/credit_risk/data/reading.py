@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import re
+import shutil
 import zlib
 
 import pandas as pd
@@ -40,15 +41,20 @@ def _too_large(limit: int) -> FileUnreadableError:
 
 
 def _decompress(body: bytes, limit: int) -> bytes:
-    """Inflate gzip ``body`` a megabyte at a time, stopping as soon as it passes ``limit``
-    (a gzip bomb is refused without being expanded)."""
-    out = io.BytesIO()
+    """Inflate gzip ``body``, refusing it as soon as it passes ``limit``.
+
+    A first pass inflates a megabyte at a time and keeps nothing, only counting, so a
+    gzip bomb is refused in constant memory; only a file under the limit is inflated."""
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            inflated = 0
             while chunk := stream.read(_INFLATE_CHUNK):
-                if out.tell() + len(chunk) > limit:
+                inflated += len(chunk)
+                if inflated > limit:
                     raise _too_large(limit)
-                out.write(chunk)
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            shutil.copyfileobj(stream, out, _INFLATE_CHUNK)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise FileUnreadableError(
             f"gzip data is truncated or corrupt ({type(exc).__name__})"
