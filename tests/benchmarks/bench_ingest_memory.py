@@ -55,6 +55,13 @@ class FileStore:
         path.write_bytes(body)
         return f"s3://{bucket}/{key}"
 
+    def put_stream(self, bucket: str, key: str, stream: Any, content_type: str = "") -> str:
+        path = self.root / bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            shutil.copyfileobj(stream, out)
+        return f"s3://{bucket}/{key}"
+
     def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> str:
         dest = self.root / dest_bucket / dest_key
         dest.parent.mkdir(parents=True, exist_ok=True)

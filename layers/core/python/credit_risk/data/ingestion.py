@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, MetaData, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +26,7 @@ from credit_risk.adapters.aws import ObjectStore, Workflows
 from credit_risk.adapters.observability import logger
 from credit_risk.contract import DATASETS, Contract
 from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, read_raw
-from credit_risk.data.validation import check_header, validate_frame
+from credit_risk.data.validation import Violation, check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
 from credit_risk.errors import CreditRiskError, FileUnreadableError, UnknownDatasetError
@@ -139,13 +141,41 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(safe, index=frame.index)
 
 
-def _quarantine_rows_csv(raw: pd.DataFrame, bad_rows: list[int], reasons: pd.DataFrame) -> bytes:
-    rows = raw.iloc[[r - 1 for r in bad_rows]].copy()
+_PART_ROWS = 50_000
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def _reasons(batch_id: str, key: str, violations: list[Violation]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "batch_id": batch_id,
+                "key": key,
+                "row_number": v.row_number,
+                "column_name": v.column,
+                "value": v.value,
+                "rule": v.rule,
+                "reason": f"{v.column}: {v.rule}",
+            }
+            for v in violations
+        ]
+    )
+
+
+def _quarantine_rows_csv(
+    raw: pd.DataFrame,
+    bad_rows: list[int],
+    reasons: pd.DataFrame,
+    *,
+    first_row_number: int = 1,
+    header: bool = True,
+) -> bytes:
+    rows = raw.iloc[[r - first_row_number for r in bad_rows]].copy()
     rows.insert(0, "_row_number", bad_rows)
     summary = reasons.groupby("row_number")["reason"].agg("; ".join)
     rows.insert(1, "_reasons", summary.reindex(bad_rows).to_numpy())
     buffer = io.StringIO()
-    spreadsheet_safe(rows).to_csv(buffer, index=False)
+    spreadsheet_safe(rows).to_csv(buffer, index=False, header=header)
     return buffer.getvalue().encode()
 
 
@@ -216,45 +246,54 @@ class Ingestor:
             ignored = check_header(spec, list(raw.columns), dataset)
         except FileUnreadableError as exc:
             return self._reject(obj, ledger, exc)
-        validated = validate_frame(spec, raw[[c for c in raw.columns if c not in ignored]])
-        good = validated.good
-        good.insert(0, "_batch_id", batch_id)
-        reasons = pd.DataFrame(
-            [
-                {
-                    "batch_id": batch_id,
-                    "key": obj.key,
-                    "row_number": v.row_number,
-                    "column_name": v.column,
-                    "value": v.value,
-                    "rule": v.rule,
-                    "reason": f"{v.column}: {v.rule}",
-                }
-                for v in validated.violations
-            ]
-        )
-        if validated.bad_row_numbers:
-            self.store.put(
-                obj.bucket,
-                f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv",
-                _quarantine_rows_csv(raw, validated.bad_row_numbers, reasons),
-                "text/csv",
-            )
-        ledger.update(
-            status="loaded",
-            rows_total=len(raw),
-            rows_loaded=len(good),
-            rows_quarantined=len(validated.bad_row_numbers),
-        )
-        with self.engine.begin() as conn:
+        columns = [c for c in raw.columns if c not in ignored]
+        ledger.update(status="loaded", rows_total=len(raw), rows_loaded=0, rows_quarantined=0)
+        seen: dict[str, np.ndarray] = {}
+        # Validated and loaded a part at a time (the per-cell work and the rows sent to
+        # the database stay bounded), all in one transaction: nothing is half-loaded.
+        with (
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as bad_rows,
+            self.engine.begin() as conn,
+        ):
             conn.execute(insert(schema.objects).values(**ledger))
             conn.execute(insert(schema.object_keys).values(**self._key_row(obj, batch_id)))
-            if not reasons.empty:
-                conn.execute(
-                    insert(schema.quarantine),
-                    reasons.drop(columns=["reason"]).to_dict("records"),
+            for start in range(0, len(raw), _PART_ROWS):
+                part = raw.iloc[start : start + _PART_ROWS]
+                validated = validate_frame(
+                    spec, part[columns], first_row_number=start + 1, seen=seen
                 )
-            load_frame(conn, self._tables[dataset], good)
+                good = validated.good
+                good.insert(0, "_batch_id", batch_id)
+                reasons = _reasons(batch_id, obj.key, validated.violations)
+                if validated.bad_row_numbers:
+                    bad_rows.write(
+                        _quarantine_rows_csv(
+                            part,
+                            validated.bad_row_numbers,
+                            reasons,
+                            first_row_number=start + 1,
+                            header=ledger["rows_quarantined"] == 0,
+                        )
+                    )
+                    conn.execute(
+                        insert(schema.quarantine),
+                        reasons.drop(columns=["reason"]).to_dict("records"),
+                    )
+                load_frame(conn, self._tables[dataset], good)
+                ledger["rows_loaded"] += len(good)
+                ledger["rows_quarantined"] += len(validated.bad_row_numbers)
+            conn.execute(
+                update(schema.objects)
+                .where(schema.objects.c.batch_id == batch_id)
+                .values(
+                    rows_loaded=ledger["rows_loaded"], rows_quarantined=ledger["rows_quarantined"]
+                )
+            )
+            if ledger["rows_quarantined"]:
+                bad_rows.seek(0)
+                self.store.put_stream(
+                    obj.bucket, f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv", bad_rows
+                )
         logger.info(
             "file loaded",
             extra={
@@ -268,8 +307,8 @@ class Ingestor:
             dataset=dataset,
             status="loaded",
             rows_total=len(raw),
-            rows_loaded=len(good),
-            rows_quarantined=len(validated.bad_row_numbers),
+            rows_loaded=ledger["rows_loaded"],
+            rows_quarantined=ledger["rows_quarantined"],
         )
 
     @staticmethod

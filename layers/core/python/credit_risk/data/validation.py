@@ -109,12 +109,18 @@ def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.S
 
 
 def validate_frame(
-    spec: DatasetSpec, raw: pd.DataFrame, *, first_row_number: int = 1
+    spec: DatasetSpec,
+    raw: pd.DataFrame,
+    *,
+    first_row_number: int = 1,
+    seen: dict[str, np.ndarray] | None = None,
 ) -> ValidatedFrame:
     """Check every cell of ``raw`` against ``spec``.
 
     Returns the rows that pass, typed, plus a violation for every broken rule. Row numbers
-    count data rows from ``first_row_number`` (1 = the first row after the header).
+    count data rows from ``first_row_number`` (1 = the first row after the header). A file
+    validated in parts passes the same ``seen`` to every part: the 64-bit hashes of the
+    unique columns' earlier values, so a value repeated across parts is a duplicate too.
     """
     ignored = [c for c in raw.columns if c not in spec.columns]
     rows = pd.RangeIndex(first_row_number, first_row_number + len(raw))
@@ -164,6 +170,12 @@ def validate_frame(
             record(name, outside.fillna(False), f"not one of: {', '.join(col.categories)}")
         if col.unique:
             dup = values.notna() & values.duplicated(keep="first")
+            if seen is not None:
+                present = values.notna().to_numpy(dtype=bool)
+                hashes = pd.util.hash_array(values.astype("string").fillna("").to_numpy(object))
+                earlier = seen.get(name, np.empty(0, dtype=np.uint64))
+                dup |= pd.Series(np.isin(hashes, earlier) & present, index=values.index)
+                seen[name] = np.union1d(earlier, hashes[present])
             record(name, dup.fillna(False), "duplicate value in file")
         typed[name] = values
 
