@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, metrics, tracer
-from credit_risk.data.ingestion import Ingestor, LandedObject
+from credit_risk.data.ingestion import Ingestor, LandedObject, is_own_output
 from credit_risk.decisions.rescore import PORTFOLIO_PREFIX, portfolio_run
 from credit_risk.runtime import get_runtime
 
@@ -26,6 +26,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any
         store=runtime.store,
         workflows=runtime.workflows,
         pipeline_arn=runtime.settings.pipeline_state_machine_arn,
+        max_uncompressed_bytes=runtime.settings.max_uncompressed_bytes,
     )
     results = []
     for record in S3Event(event).records:
@@ -36,6 +37,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any
             version_id=record.s3.get_object.version_id,
             size=record.s3.get_object.size,
         )
+        if is_own_output(obj.key):  # a quarantine copy ingest wrote: nothing to load
+            logger.info("own quarantine output, not ingested", extra={"key": obj.key})
+            continue
         if obj.key.startswith(PORTFOLIO_PREFIX):  # loans to re-score, not a dataset to load
             results.append(
                 portfolio_run(

@@ -117,14 +117,14 @@ def test_database_is_encrypted_private_and_its_credentials_are_a_secret() -> Non
     assert "resolve:secretsmanager" in db["MasterUserPassword"]["Fn::Sub"]
 
 
-def test_raw_uploads_trigger_ingest_for_each_dataset_and_portfolio() -> None:
+def test_every_raw_upload_triggers_ingest_whatever_its_key() -> None:
+    # Datasets and portfolio/ are told apart by the handler: a key under no known prefix
+    # must still reach it, to be recorded and alerted rather than silently never ingested.
     ingest = next(s for s in functions(TEMPLATE) if s.logical_id == "IngestFunction")
-    prefixes = {
-        e["Properties"]["Filter"]["S3Key"]["Rules"][0]["Value"]
-        for e in ingest.events.values()
-        if e["Type"] == "S3"
-    }
-    assert prefixes == {"applications/", "outcomes/", "portfolio/"}
+    s3_events = [e for e in ingest.events.values() if e["Type"] == "S3"]
+    assert len(s3_events) == 1
+    assert "Filter" not in s3_events[0]["Properties"]
+    assert s3_events[0]["Properties"]["Events"] == "s3:ObjectCreated:*"
 
 
 def test_training_runs_on_a_schedule() -> None:

@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -88,6 +88,14 @@ class ObjectStore:
     ) -> str:
         """Write an object; return its s3:// URI."""
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        return s3_uri(bucket, key)
+
+    def put_stream(
+        self, bucket: str, key: str, stream: IO[bytes], content_type: str = "text/csv"
+    ) -> str:
+        """Write an object from a seekable file-like ``stream`` (botocore reads it as it
+        sends, never whole in memory); return its s3:// URI."""
+        self._s3.put_object(Bucket=bucket, Key=key, Body=stream, ContentType=content_type)
         return s3_uri(bucket, key)
 
     def put_json(self, bucket: str, key: str, payload: Any) -> str:

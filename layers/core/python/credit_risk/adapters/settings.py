@@ -106,6 +106,12 @@ class Settings(BaseSettings):
             "send the decision to review."
         ),
     )
+    max_uncompressed_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Largest landed file ingest reads, counted as uncompressed bytes (a "
+        "gzip file is refused as soon as it expands past it).",
+    )
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     local_dir: Path = Field(default=Path(".local"), alias="CREDIT_RISK_LOCAL_DIR")
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, MetaData, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,13 +26,15 @@ from sqlalchemy.exc import IntegrityError
 from credit_risk.adapters.aws import ObjectStore, Workflows
 from credit_risk.adapters.observability import logger
 from credit_risk.contract import DATASETS, Contract
-from credit_risk.data.reading import read_raw
-from credit_risk.data.validation import check_header, validate_frame
+from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, read_raw
+from credit_risk.data.validation import Violation, check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
-from credit_risk.errors import FileUnreadableError, UnknownDatasetError
+from credit_risk.errors import CreditRiskError, FileUnreadableError, UnknownDatasetError
 
 QUARANTINE_PREFIX = "quarantine"
+UNKNOWN_DATASET = "unknown"
+"""``staging.objects.dataset`` of an object whose key names no dataset (it is rejected)."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,19 @@ class IngestResult:
 
 def dataset_of(key: str) -> str:
     """The dataset a key names by its first path segment (``applications/…``)."""
-    first = PurePosixPath(key).parts[0] if key else ""
+    first = key.split("/", 1)[0]
     if first not in DATASETS or "/" not in key:
+        hint = " (prefixes are lower case)" if first.lower() in DATASETS else ""
         raise UnknownDatasetError(
-            f"'{key}' is not under a dataset prefix; "
+            f"'{key}' is not under a dataset prefix{hint}; "
             f"upload to {' or '.join(d + '/' for d in DATASETS)}"
         )
     return first
+
+
+def is_own_output(key: str) -> bool:
+    """True for the quarantine copies ingestion itself writes to the raw bucket."""
+    return key.startswith(f"{QUARANTINE_PREFIX}/")
 
 
 def batch_id_for(dataset: str, sha256: str) -> str:
@@ -97,6 +107,7 @@ def _batch_of_bytes(engine: Engine, dataset: str, sha: str) -> Any:
 
 
 def _result_from_row(row: Any) -> IngestResult:
+    unknown = row["dataset"] == UNKNOWN_DATASET
     return IngestResult(
         batch_id=row["batch_id"],
         dataset=row["dataset"],
@@ -105,18 +116,34 @@ def _result_from_row(row: Any) -> IngestResult:
         rows_loaded=row["rows_loaded"],
         rows_quarantined=row["rows_quarantined"],
         error=row["error"],
+        error_name=None
+        if row["error"] is None
+        else (UnknownDatasetError if unknown else FileUnreadableError).__name__,
         execution_arn=row["execution_arn"],
     )
 
 
-def _quarantine_rows_csv(raw: pd.DataFrame, bad_rows: list[int], reasons: pd.DataFrame) -> bytes:
-    rows = raw.iloc[[r - 1 for r in bad_rows]].copy()
-    rows.insert(0, "_row_number", bad_rows)
-    summary = reasons.groupby("row_number")["reason"].agg("; ".join)
-    rows.insert(1, "_reasons", summary.reindex(bad_rows).to_numpy())
-    buffer = io.StringIO()
-    rows.to_csv(buffer, index=False)
-    return buffer.getvalue().encode()
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as text whose cells and column names a spreadsheet shows rather than runs:
+    any that starts like a formula (= + - @, tab, carriage return) gets a leading quote."""
+    safe = {}
+    for name in frame.columns:
+        text = frame[name].astype("string")
+        risky = text.str[:1].isin(_FORMULA_STARTS).fillna(False)
+        safe[_spreadsheet_text(str(name))] = text.mask(risky, "'" + text)
+    return pd.DataFrame(safe, index=frame.index)
+
+
+_PART_ROWS = 50_000
+_SPOOL_BYTES = 8 * 1024 * 1024
 
 
 def _customer_of_rows(raw: pd.DataFrame, column: str | None) -> Callable[[int], str | None]:
@@ -136,6 +163,46 @@ def _customer_of_rows(raw: pd.DataFrame, column: str | None) -> Callable[[int], 
     return customer
 
 
+def _reasons(
+    batch_id: str,
+    key: str,
+    violations: list[Violation],
+    customers: Callable[[int], str | None],
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "batch_id": batch_id,
+                "key": key,
+                "row_number": v.row_number,
+                "column_name": v.column,
+                "value": v.value,
+                "rule": v.rule,
+                "customer_id": customers(v.row_number),
+                "reason": f"{v.column}: {v.rule}",
+            }
+            for v in violations
+        ]
+    )
+
+
+def _quarantine_rows_csv(
+    raw: pd.DataFrame,
+    bad_rows: list[int],
+    reasons: pd.DataFrame,
+    *,
+    first_row_number: int = 1,
+    header: bool = True,
+) -> bytes:
+    rows = raw.iloc[[r - first_row_number for r in bad_rows]].copy()
+    rows.insert(0, "_row_number", bad_rows)
+    summary = reasons.groupby("row_number")["reason"].agg("; ".join)
+    rows.insert(1, "_reasons", summary.reindex(bad_rows).to_numpy())
+    buffer = io.StringIO()
+    spreadsheet_safe(rows).to_csv(buffer, index=False, header=header)
+    return buffer.getvalue().encode()
+
+
 class Ingestor:
     """Loads landed objects into staging; adapters are given, not created."""
 
@@ -147,8 +214,10 @@ class Ingestor:
         store: ObjectStore,
         workflows: Workflows | None = None,
         pipeline_arn: str | None = None,
+        max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
     ) -> None:
         self.engine = engine
+        self.max_uncompressed_bytes = max_uncompressed_bytes
         self.contract = contract
         self.store = store
         self.workflows = workflows
@@ -157,8 +226,16 @@ class Ingestor:
         self._tables = {d: schema.staging_table(contract, d, self._meta) for d in DATASETS}
 
     def ingest(self, obj: LandedObject) -> IngestResult:
-        """Validate and load one object; start its pipeline run unless one exists."""
-        dataset = dataset_of(obj.key)
+        """Validate and load one object; start its pipeline run unless one exists.
+
+        An object whose key names no dataset is recorded as rejected (with the reason),
+        kept in quarantine and alerted through its pipeline run like an unreadable file.
+        """
+        unrouted: UnknownDatasetError | None = None
+        try:
+            dataset = dataset_of(obj.key)
+        except UnknownDatasetError as exc:
+            unrouted, dataset = exc, UNKNOWN_DATASET
         existing = _batch_of_object(self.engine, obj)
         if existing is not None:
             logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
@@ -172,7 +249,11 @@ class Ingestor:
             return self._ensure_started(_result_from_row(existing))
         batch_id = batch_id_for(dataset, sha)
         try:
-            result = self._load(obj, dataset, batch_id, sha, body)
+            if unrouted is not None:
+                ledger = self._ledger(obj, dataset, batch_id, sha, body)
+                result = self._reject(obj, ledger, unrouted)
+            else:
+                result = self._load(obj, dataset, batch_id, sha, body)
         except IntegrityError:
             # A concurrent delivery of the same event won the race; nothing to do twice.
             existing = _batch_of_bytes(self.engine, dataset, sha)
@@ -183,64 +264,61 @@ class Ingestor:
         self, obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
     ) -> IngestResult:
         spec = self.contract.dataset(dataset)
-        now = datetime.now(UTC)
-        ledger = {
-            "batch_id": batch_id,
-            "dataset": dataset,
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "version_id": obj.version_id,
-            "sha256": sha,
-            "size_bytes": len(body),
-            "received_at": now,
-        }
+        ledger = self._ledger(obj, dataset, batch_id, sha, body)
         try:
-            raw = read_raw(body, obj.key)
+            raw = read_raw(body, obj.key, max_bytes=self.max_uncompressed_bytes)
             ignored = check_header(spec, list(raw.columns), dataset)
         except FileUnreadableError as exc:
             return self._reject(obj, ledger, exc)
-        validated = validate_frame(spec, raw[[c for c in raw.columns if c not in ignored]])
-        good = validated.good
-        good.insert(0, "_batch_id", batch_id)
+        columns = [c for c in raw.columns if c not in ignored]
+        ledger.update(status="loaded", rows_total=len(raw), rows_loaded=0, rows_quarantined=0)
+        seen: dict[str, np.ndarray] = {}
         customers = _customer_of_rows(raw, spec.customer_key)
-        reasons = pd.DataFrame(
-            [
-                {
-                    "batch_id": batch_id,
-                    "key": obj.key,
-                    "row_number": v.row_number,
-                    "column_name": v.column,
-                    "value": v.value,
-                    "rule": v.rule,
-                    "customer_id": customers(v.row_number),
-                    "reason": f"{v.column}: {v.rule}",
-                }
-                for v in validated.violations
-            ]
-        )
-        if validated.bad_row_numbers:
-            self.store.put(
-                obj.bucket,
-                f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv",
-                _quarantine_rows_csv(raw, validated.bad_row_numbers, reasons),
-                "text/csv",
-            )
-        ledger.update(
-            status="loaded",
-            rows_total=len(raw),
-            rows_loaded=len(good),
-            rows_quarantined=len(validated.bad_row_numbers),
-        )
-        with self.engine.begin() as conn:
+        # Validated and loaded a part at a time (the per-cell work and the rows sent to
+        # the database stay bounded), all in one transaction: nothing is half-loaded.
+        with (
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as bad_rows,
+            self.engine.begin() as conn,
+        ):
             conn.execute(insert(schema.objects).values(**ledger))
             conn.execute(insert(schema.object_keys).values(**self._key_row(obj, batch_id)))
-            if not reasons.empty:
-                conn.execute(
-                    insert(schema.quarantine),
-                    reasons.drop(columns=["reason"]).to_dict("records"),
+            for start in range(0, len(raw), _PART_ROWS):
+                part = raw.iloc[start : start + _PART_ROWS]
+                validated = validate_frame(
+                    spec, part[columns], first_row_number=start + 1, seen=seen
                 )
-            load_frame(conn, self._tables[dataset], good)
+                good = validated.good
+                good.insert(0, "_batch_id", batch_id)
+                reasons = _reasons(batch_id, obj.key, validated.violations, customers)
+                if validated.bad_row_numbers:
+                    bad_rows.write(
+                        _quarantine_rows_csv(
+                            part,
+                            validated.bad_row_numbers,
+                            reasons,
+                            first_row_number=start + 1,
+                            header=ledger["rows_quarantined"] == 0,
+                        )
+                    )
+                    conn.execute(
+                        insert(schema.quarantine),
+                        reasons.drop(columns=["reason"]).to_dict("records"),
+                    )
+                load_frame(conn, self._tables[dataset], good)
+                ledger["rows_loaded"] += len(good)
+                ledger["rows_quarantined"] += len(validated.bad_row_numbers)
+            conn.execute(
+                update(schema.objects)
+                .where(schema.objects.c.batch_id == batch_id)
+                .values(
+                    rows_loaded=ledger["rows_loaded"], rows_quarantined=ledger["rows_quarantined"]
+                )
+            )
+            if ledger["rows_quarantined"]:
+                bad_rows.seek(0)
+                self.store.put_stream(
+                    obj.bucket, f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv", bad_rows
+                )
         logger.info(
             "file loaded",
             extra={
@@ -254,14 +332,30 @@ class Ingestor:
             dataset=dataset,
             status="loaded",
             rows_total=len(raw),
-            rows_loaded=len(good),
-            rows_quarantined=len(validated.bad_row_numbers),
+            rows_loaded=ledger["rows_loaded"],
+            rows_quarantined=ledger["rows_quarantined"],
         )
 
+    @staticmethod
+    def _ledger(
+        obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
+    ) -> dict[str, Any]:
+        return {
+            "batch_id": batch_id,
+            "dataset": dataset,
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "version_id": obj.version_id,
+            "sha256": sha,
+            "size_bytes": len(body),
+            "received_at": datetime.now(UTC),
+        }
+
     def _reject(
-        self, obj: LandedObject, ledger: dict[str, Any], exc: FileUnreadableError
+        self, obj: LandedObject, ledger: dict[str, Any], exc: CreditRiskError
     ) -> IngestResult:
-        name = PurePosixPath(obj.key).name
+        name = PurePosixPath(obj.key).name or "object"
         dest = f"{QUARANTINE_PREFIX}/{ledger['dataset']}/{ledger['batch_id']}/{name}"
         self.store.copy(obj.bucket, obj.key, obj.bucket, dest)
         ledger.update(status="rejected", error=exc.message)
@@ -304,7 +398,7 @@ class Ingestor:
         payload = result.to_dict()
         payload["status"] = "rejected" if result.error else "loaded"
         payload["error_name"] = payload["error_name"] or (
-            "FileUnreadableError" if result.error else None
+            FileUnreadableError.__name__ if result.error else None
         )
         arn = self.workflows.start(self.pipeline_arn, result.batch_id, payload)
         with self.engine.begin() as conn:

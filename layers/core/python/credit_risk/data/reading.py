@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import re
+import shutil
 import zlib
 
 import pandas as pd
@@ -14,6 +17,9 @@ import pyarrow.parquet as pq
 from credit_risk.errors import FileUnreadableError
 
 FORMATS = (".csv.gz", ".csv", ".parquet")
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+"""The default limit on a file's uncompressed size (setting ``MAX_UNCOMPRESSED_BYTES``)."""
+_INFLATE_CHUNK = 1 << 20
 
 
 def file_format(key: str) -> str:
@@ -27,11 +33,33 @@ def file_format(key: str) -> str:
     )
 
 
-def _decompress(body: bytes) -> bytes:
+def _too_large(limit: int) -> FileUnreadableError:
+    return FileUnreadableError(
+        f"file is larger than {limit:,} bytes uncompressed, the limit ingest reads "
+        "(setting MAX_UNCOMPRESSED_BYTES); split it into smaller files"
+    )
+
+
+def _decompress(body: bytes, limit: int) -> bytes:
+    """Inflate gzip ``body``, refusing it as soon as it passes ``limit``.
+
+    A first pass inflates a megabyte at a time and keeps nothing, only counting, so a
+    gzip bomb is refused in constant memory; only a file under the limit is inflated."""
     try:
-        return gzip.decompress(body)
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            inflated = 0
+            while chunk := stream.read(_INFLATE_CHUNK):
+                inflated += len(chunk)
+                if inflated > limit:
+                    raise _too_large(limit)
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            shutil.copyfileobj(stream, out, _INFLATE_CHUNK)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise FileUnreadableError(f"gzip data is truncated or corrupt ({exc})") from exc
+        raise FileUnreadableError(
+            f"gzip data is truncated or corrupt ({type(exc).__name__})"
+        ) from exc
+    return out.getvalue()
 
 
 def _not_utf8(body: bytes) -> FileUnreadableError | None:
@@ -43,6 +71,32 @@ def _not_utf8(body: bytes) -> FileUnreadableError | None:
             f"file is not UTF-8 text (byte 0x{body[exc.start]:02x} at position {exc.start})"
         )
     return None
+
+
+_COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+): ", re.DOTALL)
+
+
+def _parse_failure(body: bytes, exc: Exception) -> FileUnreadableError:
+    """A value-free reason for a CSV Arrow refused.
+
+    Arrow's message quotes the offending text (a whole row of names, e-mails and ids, or
+    the rest of the file after an unclosed quote); that text is used only to find the line,
+    and never passed on."""
+    message = str(exc)
+    match = _COLUMN_COUNT.search(message)
+    if match is None:
+        return FileUnreadableError(
+            "malformed CSV: the parser refused the file (its message is withheld because "
+            "it quotes the file's contents)"
+        )
+    expected, got = match.group(1), match.group(2)
+    echoed = message[match.end() :].removesuffix(" ...").encode("utf-8", "replace")[:256]
+    at = body.find(echoed) if echoed else -1
+    where = f" at line {body.count(b'\n', 0, at) + 1}" if at >= 0 else ""
+    return FileUnreadableError(
+        f"malformed CSV{where}: a row has {got} columns where the header has {expected} "
+        "(an unclosed quote or a stray delimiter)"
+    )
 
 
 def _read_csv(body: bytes) -> pd.DataFrame:
@@ -74,33 +128,38 @@ def _read_csv(body: bytes) -> pd.DataFrame:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         # Only a file Arrow refused is decoded in Python, to say where it is not UTF-8.
-        reason = str(exc).strip().splitlines()[0]
-        raise (_not_utf8(body) or FileUnreadableError(f"malformed CSV: {reason}")) from exc
+        raise (_not_utf8(body) or _parse_failure(body, exc)) from None
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
-def _read_parquet(body: bytes) -> pd.DataFrame:
+def _read_parquet(body: bytes, limit: int) -> pd.DataFrame:
     try:
+        meta = pq.ParquetFile(pa.BufferReader(body)).metadata
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded > limit:
+            raise _too_large(limit)
         table = pq.read_table(pa.BufferReader(body))
     except (pa.ArrowException, OSError) as exc:
-        raise FileUnreadableError(f"not a readable Parquet file ({exc})") from exc
+        raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
     return table.to_pandas()
 
 
-def read_raw(body: bytes, key: str) -> pd.DataFrame:
+def read_raw(body: bytes, key: str, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> pd.DataFrame:
     """Parse a landed file into a frame of raw values (CSV cells stay text).
 
     Raises FileUnreadableError with a one-line reason when the file cannot be read at
     all: unsupported type, empty, not UTF-8, truncated gzip, malformed CSV or Parquet, or
-    no data rows.
+    no data rows, or larger than ``max_bytes`` uncompressed.
     """
     fmt = file_format(key)
     if not body:
         raise FileUnreadableError("file is empty")
+    if fmt != "csv.gz" and len(body) > max_bytes:
+        raise _too_large(max_bytes)
     if fmt == "parquet":
-        frame = _read_parquet(body)
+        frame = _read_parquet(body, max_bytes)
     else:
-        frame = _read_csv(_decompress(body) if fmt == "csv.gz" else body)
+        frame = _read_csv(_decompress(body, max_bytes) if fmt == "csv.gz" else body)
     frame.columns = [str(c).strip() for c in frame.columns]
     if any(c.startswith("Unnamed:") for c in frame.columns):
         raise FileUnreadableError("header has blank column names")

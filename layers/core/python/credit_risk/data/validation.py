@@ -15,7 +15,9 @@ from credit_risk.errors import FileUnreadableError
 
 @dataclass
 class Violation:
-    """One broken rule in one cell: the quarantine record for a bad row."""
+    """One broken rule in one cell: the quarantine record for a bad row. ``value`` is
+    None for a personal column: a reason names the row, column and rule, never personal
+    data."""
 
     row_number: int
     column: str
@@ -42,7 +44,12 @@ def check_header(spec: DatasetSpec, columns: list[str], dataset: str) -> list[st
         )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise FileUnreadableError(f"header repeats columns: {', '.join(duplicated)}")
+        # Only contract names are quoted: a file without a header has data in its first
+        # line, and that may be personal.
+        named = [c for c in duplicated if c in spec.columns]
+        others = len(duplicated) - len(named)
+        listed = ", ".join(named + ([f"{others} other name(s)"] if others else []))
+        raise FileUnreadableError(f"header repeats columns: {listed}")
     return [c for c in columns if c not in spec.columns]
 
 
@@ -102,12 +109,18 @@ def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.S
 
 
 def validate_frame(
-    spec: DatasetSpec, raw: pd.DataFrame, *, first_row_number: int = 1
+    spec: DatasetSpec,
+    raw: pd.DataFrame,
+    *,
+    first_row_number: int = 1,
+    seen: dict[str, np.ndarray] | None = None,
 ) -> ValidatedFrame:
     """Check every cell of ``raw`` against ``spec``.
 
     Returns the rows that pass, typed, plus a violation for every broken rule. Row numbers
-    count data rows from ``first_row_number`` (1 = the first row after the header).
+    count data rows from ``first_row_number`` (1 = the first row after the header). A file
+    validated in parts passes the same ``seen`` to every part: the 64-bit hashes of the
+    unique columns' earlier values, so a value repeated across parts is a duplicate too.
     """
     ignored = [c for c in raw.columns if c not in spec.columns]
     rows = pd.RangeIndex(first_row_number, first_row_number + len(raw))
@@ -122,6 +135,11 @@ def validate_frame(
         if not mask.any():
             return
         bad_any |= mask
+        if spec.columns[column].pii:
+            violations.extend(
+                Violation(int(rows[i]), column, None, rule) for i in np.flatnonzero(mask)
+            )
+            return
         raw_values = raw[column].to_numpy(dtype=object)
         for i in np.flatnonzero(mask):
             value = raw_values[i]
@@ -152,6 +170,12 @@ def validate_frame(
             record(name, outside.fillna(False), f"not one of: {', '.join(col.categories)}")
         if col.unique:
             dup = values.notna() & values.duplicated(keep="first")
+            if seen is not None:
+                present = values.notna().to_numpy(dtype=bool)
+                hashes = pd.util.hash_array(values.astype("string").fillna("").to_numpy(object))
+                earlier = seen.get(name, np.empty(0, dtype=np.uint64))
+                dup |= pd.Series(np.isin(hashes, earlier) & present, index=values.index)
+                seen[name] = np.union1d(earlier, hashes[present])
             record(name, dup.fillna(False), "duplicate value in file")
         typed[name] = values
 

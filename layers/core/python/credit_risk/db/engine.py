@@ -68,7 +68,9 @@ def _attach_schemas(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         for schema in SCHEMAS:
             path = main.with_name(f"{main.stem}.{schema}.db")
-            cursor.execute(f"ATTACH DATABASE '{path}' AS {schema}")
+            # The file name is a bound parameter: a data folder may hold any character.
+            # The schema name is one of our own constants (an identifier cannot be bound).
+            cursor.execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
         cursor.close()
 
     @event.listens_for(engine, "begin")
