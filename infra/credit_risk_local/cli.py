@@ -850,6 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--candidates", nargs="*", help="train only these candidates")
     p.add_argument("--json", help="write the metrics as JSON here")
+    p.add_argument("--rejects", help="write each dropped row's column, rule and value here (CSV)")
     return parser
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from credit_risk.contract import Contract
+from credit_risk.contract import Contract, DatasetSpec
 from credit_risk.data.reading import read_raw
-from credit_risk.data.validation import validate_frame
+from credit_risk.data.validation import Violation, validate_frame
 
 MAX_CATEGORIES = 50
 _PII_NAMES = re.compile(
@@ -224,6 +224,22 @@ def draft(
     return "\n".join(header) + "\n" + text
 
 
+def refusal_lines(spec: DatasetSpec, violations: list[Violation]) -> list[str]:
+    """One line per column and rule: how many rows, and three examples (the row number,
+    and the value unless the column holds personal data)."""
+    groups: Counter[tuple[str, str]] = Counter((v.column, v.rule) for v in violations)
+    lines = []
+    for (column, rule), count in groups.most_common():
+        personal = spec.columns[column].pii if column in spec.columns else True
+        examples = [
+            f"row {v.row_number}" + ("" if personal or v.value is None else f" {v.value!r}")
+            for v in violations
+            if (v.column, v.rule) == (column, rule)
+        ][:3]
+        lines.append(f"  {column}: {rule}: {count:,} rows (e.g. {', '.join(examples)})")
+    return lines
+
+
 def check(contract: Contract, files: list[Path]) -> tuple[str, bool]:
     """What loading ``files`` against ``contract`` would do, before any load; the report
     and whether the data can train (defaults and non-defaults both present)."""
@@ -244,17 +260,7 @@ def check(contract: Contract, files: list[Path]) -> tuple[str, bool]:
                 f"{path.name} as {dataset}: {len(raw):,} rows, {refused:,} would be refused"
                 + (f"; ignores columns {', '.join(ignored)}" if ignored else "")
             )
-            groups: Counter[tuple[str, str]] = Counter(
-                (v.column, v.rule) for v in validated.violations
-            )
-            for (column, rule), count in groups.most_common():
-                personal = spec.columns[column].pii if column in spec.columns else False
-                examples = [
-                    f"row {v.row_number}" + ("" if personal or v.value is None else f" {v.value!r}")
-                    for v in validated.violations
-                    if (v.column, v.rule) == (column, rule)
-                ][:3]
-                lines.append(f"  {column}: {rule}: {count:,} rows (e.g. {', '.join(examples)})")
+            lines += refusal_lines(spec, validated.violations)
             if dataset == "outcomes" and spec.target in validated.good:
                 labels = spec.labels(validated.good[spec.target]).dropna().astype(int)
                 defaults += int(labels.sum())

@@ -14,22 +14,53 @@ from typing import Any
 
 import pandas as pd
 
-from credit_risk.contract import Contract, load_contract
+from credit_risk.contract import Contract, DatasetSpec, load_contract
 from credit_risk.data.etl import matured_labels
 from credit_risk.data.features import build_features
 from credit_risk.data.reading import read_raw
-from credit_risk.data.validation import check_header, validate_frame
+from credit_risk.data.validation import Violation, check_header, validate_frame
 from credit_risk.models.training.trainer import train_candidates
+from credit_risk_local.contracts import refusal_lines
 
 COLUMNS = ("auc", "gini", "ks", "brier", "log_loss", "precision", "recall", "f1", "accuracy")
 
 
-def load_validated(path: Path, contract: Contract, dataset: str) -> tuple[pd.DataFrame, int]:
-    """A file's good rows, typed, and how many rows were dropped as invalid."""
+Refusal = tuple[str, str, Violation, DatasetSpec]  # file, dataset, violation, its spec
+
+
+def load_validated(
+    path: Path, contract: Contract, dataset: str, refusals: list[Refusal] | None = None
+) -> tuple[pd.DataFrame, int]:
+    """A file's good rows, typed, and how many rows were dropped as invalid; says which
+    rows were dropped and why (column, rule, count, examples) exactly as ingestion's
+    quarantine records them, and which file columns the contract ignores."""
+    spec = contract.dataset(dataset)
     raw = read_raw(path.read_bytes(), path.name)
-    ignored = check_header(contract.dataset(dataset), list(raw.columns), dataset)
-    validated = validate_frame(contract.dataset(dataset), raw.drop(columns=ignored))
+    ignored = check_header(spec, list(raw.columns), dataset)
+    if ignored:
+        print(f"{path.name}: columns not in the contract, ignored: {', '.join(ignored)}")
+    validated = validate_frame(spec, raw.drop(columns=ignored))
+    for line in refusal_lines(spec, validated.violations):
+        print(f"{path.name}:{line}")
+    if refusals is not None:
+        refusals.extend((path.name, dataset, v, spec) for v in validated.violations)
     return validated.good, len(validated.bad_row_numbers)
+
+
+def write_rejects(path: Path, refusals: list[Refusal]) -> int:
+    """The dropped rows' reasons as CSV (file, dataset, row, column, rule, value; no value
+    for a personal column); how many were written."""
+    import csv
+
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["file", "dataset", "row_number", "column", "rule", "value"])
+        for name, dataset, v, spec in refusals:
+            personal = spec.columns[v.column].pii if v.column in spec.columns else True
+            writer.writerow(
+                [name, dataset, v.row_number, v.column, v.rule, "" if personal else v.value]
+            )
+    return len(refusals)
 
 
 def training_data(
@@ -74,12 +105,18 @@ def metrics_table(result: Any) -> str:
 def train_offline(args: argparse.Namespace) -> int:
     """Run the `train` command; print the metrics table and write JSON when asked."""
     contract = load_contract(args.contract)
-    applications, bad_apps = load_validated(Path(args.applications), contract, "applications")
-    outcomes, bad_outcomes = load_validated(Path(args.outcomes), contract, "outcomes")
+    refusals: list[Refusal] = []
+    applications, bad_apps = load_validated(
+        Path(args.applications), contract, "applications", refusals
+    )
+    outcomes, bad_outcomes = load_validated(Path(args.outcomes), contract, "outcomes", refusals)
     print(
         f"{len(applications):,} applications ({bad_apps} invalid rows dropped), "
         f"{len(outcomes):,} outcomes ({bad_outcomes} dropped); contract {contract.name}"
     )
+    if args.rejects:
+        written = write_rejects(Path(args.rejects), refusals)
+        print(f"{written:,} refusals written to {args.rejects}")
     X, y, dates = training_data(contract, applications, outcomes)
     print(f"{len(X):,} matured loans, default rate {y.mean():.1%}")
     result = train_candidates(

@@ -37,6 +37,8 @@ def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
             "2x1",
             "--json",
             str(tmp_path / "metrics.json"),
+            "--rejects",
+            str(tmp_path / "rejects.csv"),
         ]
     )
 
@@ -44,6 +46,13 @@ def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "1 invalid rows dropped" in out
+    # AND the dropped row is reported as ingestion's quarantine would: column, rule, example
+    assert "deals.csv:  vehicle_price: below minimum 1000: 1 rows (e.g. row 1 -1.0)" in out.replace(
+        "'", ""
+    )
+    rejects = (tmp_path / "rejects.csv").read_text().splitlines()
+    assert rejects[0] == "file,dataset,row_number,column,rule,value"
+    assert rejects[1].startswith("deals.csv,applications,1,vehicle_price,below minimum 1000,")
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["contract"] == "northgate-motor-finance"
     assert set(report["candidates"]) == {"logistic_regression", "random_forest", "xgboost"}
