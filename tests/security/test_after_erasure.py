@@ -33,3 +33,5 @@ def test_data_access_after_erasure_says_so_and_lists_what_is_kept(api: ApiWorld)
         assert "pseudonymised" in kept["reason"], table
     again = api.call("DELETE", f"/api/customers/{customer}")  # idempotent, still one record
     assert again.status == 200
+    (expiring,) = again.body["expiring"].values()  # what erasure leaves to the lifecycle rule
+    assert "30 days after landing" in expiring

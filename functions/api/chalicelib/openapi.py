@@ -131,6 +131,9 @@ class ErasureBody(BaseModel):
     customer: str
     erased: dict[str, int]
     kept: dict[str, KeptTable]
+    expiring: dict[str, str] = Field(
+        default_factory=dict, description="Stores erasure does not rewrite, and when they expire"
+    )
 
 
 class ModelMetricsBody(BaseModel):

@@ -429,6 +429,16 @@ class RiskService:
             "customer": customer_id,
             "erased": erased,
             "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
+            "expiring": self._expiring(),
+        }
+
+    def _expiring(self) -> dict[str, str]:
+        """What erasure does not rewrite, and when it goes by itself."""
+        days = self.runtime.settings.raw_retention_days
+        return {
+            "raw landed files, their versions and quarantine copies (S3)": (
+                f"deleted by the raw bucket's lifecycle rule {days} days after landing"
+            )
         }
 
     def _artifact_hash(self, version: str) -> str | None:

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
             "send the decision to review."
         ),
     )
+    raw_retention_days: int = Field(
+        default=30, ge=1, description="Days the raw bucket keeps landed files (its lifecycle rule)."
+    )
     max_uncompressed_bytes: int = Field(
         default=2 * 1024**3,
         gt=0,
