@@ -59,6 +59,33 @@ class Reason(BaseModel):
     text: str
 
 
+class TermChange(BaseModel):
+    """One loan term changed from the applicant's value."""
+
+    field: str
+    from_: float = Field(alias="from")
+    to: float
+
+
+class Counterfactual(BaseModel):
+    """A change that turns the decision into an approval, re-scored."""
+
+    changes: list[TermChange]
+    probability_of_default: float = Field(ge=0, le=1)
+    score: int
+    grade: str
+    decision: Literal["approve"]
+
+
+class Counterfactuals(BaseModel):
+    """For a decline or referral: the smallest approving changes, or why there is none."""
+
+    found: bool
+    options: list[Counterfactual]
+    searched: int = Field(description="Changed applications scored to find them")
+    message: str | None = None
+
+
 class DecisionBody(BaseModel):
     """A decision on one application."""
 
@@ -76,6 +103,11 @@ class DecisionBody(BaseModel):
             "Why the decision was overridden, e.g. OUT_OF_TRAINING_RANGE:<feature> when an "
             "input lies outside what the model was trained on (the decision is then review)"
         ),
+    )
+    counterfactuals: Counterfactuals | None = Field(
+        default=None,
+        description="Declines and referrals: the smallest changes to the contract's "
+        "actionable terms (amount, term) that would be approved, each re-scored",
     )
     policy_version: str
     model_version: str

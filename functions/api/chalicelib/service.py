@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -34,6 +35,7 @@ from credit_risk.contract import Contract
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
+from credit_risk.decisions.counterfactuals import find_counterfactuals
 from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
 from credit_risk.decisions.scoring import (
     OUT_OF_RANGE_CODE,
@@ -134,7 +136,7 @@ class RiskService:
         parsed = self.requests.parse_predict(read_json_object(raw_body))
         loaded = self.loader.get()
         now = datetime.now(UTC)
-        self._refuse_erased(getattr(parsed, "customer_id", None))
+        self._refuse_erased(self._customer_named(parsed))
         application, customer_key, application_id = self._application(parsed, now, request_id)
         features = build_feature_row(self.contract, application)
         row = dict(features)
@@ -143,6 +145,10 @@ class RiskService:
             row[ead] = application.get(ead)
         decision = decide_rows(loaded, [row], self.contract, self.policy)[0]
         decision["reason_codes"] = self._check_training_range(loaded, row, decision)
+        if decision["decision"] != "approve" and self.contract.actionable:
+            decision["counterfactuals"] = find_counterfactuals(
+                application, self.contract, lambda apps: self._decide_many(loaded, apps)
+            )
         result = {
             "request_id": request_id,
             "application_id": application_id,
@@ -172,6 +178,24 @@ class RiskService:
             name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
         )
         return result
+
+    def _decide_many(
+        self, loaded: LoadedModel, applications: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Decide applications exactly as :meth:`predict` does (features, exposure, the
+        model, the policy, the training-range check sending a decision to review)."""
+        rows = []
+        for application in applications:
+            row = dict(build_feature_row(self.contract, dict(application)))
+            ead = self.policy.ead_feature
+            if ead and ead not in row:
+                row[ead] = application.get(ead)
+            rows.append(row)
+        decided = decide_rows(loaded, rows, self.contract, self.policy)
+        for row, decision in zip(rows, decided, strict=True):
+            if outside_training_range(loaded.model, row):
+                decision["decision"] = "review"
+        return decided
 
     def _check_training_range(
         self, loaded: LoadedModel, row: dict[str, Any], decision: dict[str, Any]
@@ -301,6 +325,13 @@ class RiskService:
         return {"request_id": request_id, "customer_id": customer_id, **score}
 
     # --- personal data (GDPR) --------------------------------------------------------
+
+    def _customer_named(self, parsed: BaseModel) -> object:
+        """The customer id a predict request names (either kind), or None."""
+        models = self.requests
+        if isinstance(parsed, models.new_applicant):
+            return parsed.application.model_dump().get(models.customer_field)  # type: ignore[attr-defined]
+        return getattr(parsed, models.customer_field, None)
 
     def _refuse_erased(self, customer_id: object) -> None:
         """410 for a customer who was erased: nothing is decided or shown for them."""

@@ -10,6 +10,7 @@ All pure (no boto3, botocore or SQLAlchemy), used by every layer above:
 
 from credit_risk.contract.spec import (
     DATASETS,
+    Actionable,
     ColumnSpec,
     Contract,
     DatasetSpec,
@@ -20,6 +21,7 @@ from credit_risk.contract.spec import (
 
 __all__ = [
     "DATASETS",
+    "Actionable",
     "ColumnSpec",
     "Contract",
     "DatasetSpec",

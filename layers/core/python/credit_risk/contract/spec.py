@@ -53,6 +53,25 @@ class ColumnSpec(BaseModel):
         return self
 
 
+class Actionable(BaseModel):
+    """A loan term an applicant could change to get approved (a counterfactual): which way,
+    by what step or to which values, within what bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    direction: Literal["decrease", "increase", "any"] = "any"
+    step: float | None = Field(default=None, gt=0)
+    values: list[float] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _step_or_values(self) -> Actionable:
+        if (self.step is None) == (self.values is None):
+            raise ValueError("give exactly one of 'step' or 'values'")
+        return self
+
+
 class DatasetSpec(BaseModel):
     """One dataset (file family): its columns and which of them are keys."""
 
@@ -156,6 +175,11 @@ class Contract(BaseModel):
         "for a new loan (amount, term, rate, purpose); the rest comes from the customer's "
         "latest application.",
     )
+    actionable: dict[str, Actionable] = Field(
+        default_factory=dict,
+        description="Numeric loan terms a declined applicant may be told to change "
+        "(counterfactuals), each with its direction and step or values.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
@@ -209,6 +233,12 @@ class Contract(BaseModel):
                 raise ValueError(
                     f"loan term '{name}' must be a non-personal, application-time "
                     "applications column other than the id, customer key and event date"
+                )
+        for name in self.actionable:
+            term = apps.columns.get(name)
+            if name not in self.loan_terms or term is None or term.type not in ("integer", "float"):
+                raise ValueError(
+                    f"actionable '{name}' must be a numeric column listed in loan_terms"
                 )
         return self
 
