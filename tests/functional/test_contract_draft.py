@@ -25,16 +25,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return apps, outs
 
 
+def _drafted(files: tuple[Path, Path], folder: Path) -> Path:
+    """``contract draft`` of the files with the target named, written to a file."""
+    out = folder / "contract.yaml"
+    args = ["contract", "draft", *map(str, files), "--target", "defaulted", "--out", str(out)]
+    assert cli.main(args) == 0
+    return out
+
+
 def test_a_draft_from_the_files_is_a_valid_contract_with_the_roles_guessed(
     files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "contract.yaml"
-    assert (
-        cli.main(
-            ["contract", "draft", *map(str, files), "--target", "defaulted", "--out", str(out)]
-        )
-        == 0
-    )
+    out = _drafted(files, tmp_path)
     contract = Contract.model_validate(yaml.safe_load(out.read_text()))
     apps = contract.applications
     assert (apps.id, apps.customer_key, apps.event_date, apps.exposure) == (
@@ -57,13 +59,7 @@ def test_a_draft_from_the_files_is_a_valid_contract_with_the_roles_guessed(
 def test_check_reports_refusals_by_column_and_rule_ignored_columns_and_trainability(
     files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "contract.yaml"
-    assert (
-        cli.main(
-            ["contract", "draft", *map(str, files), "--target", "defaulted", "--out", str(out)]
-        )
-        == 0
-    )
+    out = _drafted(files, tmp_path)
     capsys.readouterr()
     assert cli.main(["contract", "check", str(out), *map(str, files)]) == 0
     clean = capsys.readouterr().out

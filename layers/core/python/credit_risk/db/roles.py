@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from credit_risk.db.engine import SCHEMAS, is_postgres
 from credit_risk.errors import ConfigurationError
@@ -45,29 +45,19 @@ def grant_application_role(engine: Engine, role: str, password: str) -> bool:
         conn.execute(text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role}'))
         for schema in SCHEMAS:
             conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
-            conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"))
-            conn.execute(
-                text(
-                    f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
-                    f"GRANT USAGE, SELECT ON SEQUENCES TO {role}"
-                )
-            )
+            _grant(conn, role, schema, "USAGE, SELECT", "SEQUENCES")
         for schema in WRITABLE:
-            rights = "SELECT, INSERT, UPDATE, DELETE"
-            conn.execute(text(f"GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}"))
-            conn.execute(
-                text(
-                    f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
-                    f"GRANT {rights} ON TABLES TO {role}"
-                )
-            )
+            _grant(conn, role, schema, "SELECT, INSERT, UPDATE, DELETE", "TABLES")
         for schema in APPEND_ONLY:
             conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}"))
-            conn.execute(text(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role}"))
-            conn.execute(
-                text(
-                    f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
-                    f"GRANT SELECT, INSERT ON TABLES TO {role}"
-                )
-            )
+            _grant(conn, role, schema, "SELECT, INSERT", "TABLES")
     return not exists
+
+
+def _grant(conn: Connection, role: str, schema: str, rights: str, kind: str) -> None:
+    """``rights`` on every existing ``kind`` (TABLES, SEQUENCES) of ``schema`` and on those
+    the owner creates later."""
+    conn.execute(text(f"GRANT {rights} ON ALL {kind} IN SCHEMA {schema} TO {role}"))
+    conn.execute(
+        text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {rights} ON {kind} TO {role}")
+    )
