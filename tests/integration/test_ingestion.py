@@ -14,6 +14,7 @@ from conftest import to_csv_bytes
 from credit_risk.db import schema
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
+from integration.helpers import only_execution
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +152,18 @@ def test_an_unreadable_file_is_rejected_whole_and_kept(
     assert _staged() == 0
     listing = cloud.client("s3").list_objects_v2(Bucket=cloud.raw_bucket, Prefix="quarantine/")
     assert any(o["Key"].endswith(key.rsplit("/", 1)[1]) for o in listing["Contents"])
+
+
+def test_file_columns_the_contract_does_not_declare_are_named_not_silently_dropped(
+    cloud: LocalCloud, small_data, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a file with two columns the contract does not know
+    frame = small_data.applications.head(300).assign(branch_code="B7", channel="web")
+    with caplog.at_level("WARNING"):
+        cloud.upload("applications/extra-columns.csv", to_csv_bytes(frame))
+    execution = only_execution(cloud)
+    # THEN it loads, and the pipeline's input and the log name the ignored columns
+    assert execution["status"] == "SUCCEEDED"
+    started = json.loads(execution["input"])
+    assert started["ignored_columns"] == ["branch_code", "channel"]
+    assert "file columns not in the contract are ignored" in caplog.text

@@ -13,7 +13,7 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -61,6 +61,7 @@ class IngestResult:
     error: str | None = None
     error_name: str | None = None
     execution_arn: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)  # in the file, not the contract
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, the pipeline execution's input."""
@@ -271,6 +272,11 @@ class Ingestor:
         except FileUnreadableError as exc:
             return self._reject(obj, ledger, exc)
         columns = [c for c in raw.columns if c not in ignored]
+        if ignored:  # column names only: a header carries no personal values
+            logger.warning(
+                "file columns not in the contract are ignored",
+                extra={"batch_id": batch_id, "ignored_columns": [str(c) for c in ignored]},
+            )
         ledger.update(status="loaded", rows_total=len(raw), rows_loaded=0, rows_quarantined=0)
         seen: dict[str, np.ndarray] = {}
         customers = _customer_of_rows(raw, spec.customer_key)
@@ -334,6 +340,7 @@ class Ingestor:
             rows_total=len(raw),
             rows_loaded=ledger["rows_loaded"],
             rows_quarantined=ledger["rows_quarantined"],
+            ignored_columns=[str(c) for c in ignored],
         )
 
     @staticmethod
