@@ -383,52 +383,33 @@ class RiskService:
         key = self._pseudonym(customer_id)
         erased_at = self.store.erased_at(key)
         if erased_at is not None:
-            return self._erased_answer(customer_id, key, erased_at, caller, request_id)
+            output, answer = self._erased_answer(key, erased_at)
+        else:
+            output, answer = self._held_answer(customer_id, key)
+        self.audit.record(
+            self._about_customer(caller, request_id, "data_access", customer_id, key, output)
+        )
+        return {"request_id": request_id, "customer": customer_id, **answer}
+
+    def _held_answer(self, customer_id: str, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What is held about a customer on file (404 when nothing): the audit output (row
+        counts, never data) and the answer."""
         held = self.personal_data.find(customer_id, key)
         audit = self.personal_data.count_kept(key)["audit.decisions"]
         if audit == 0 and not any(held.values()):
             raise NotFoundError(
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
-        self.audit.record(
-            self._about_customer(
-                caller,
-                request_id,
-                "data_access",
-                customer_id,
-                key,
-                {
-                    "rows": {table: len(rows) for table, rows in held.items()},
-                    "audit.decisions": audit,
-                },
-            )
-        )
-        return {
-            "request_id": request_id,
-            "customer": customer_id,
-            "data": held,
-            "audit": {"audit.decisions": audit},
-        }
+        output = {"rows": {t: len(rows) for t, rows in held.items()}, "audit.decisions": audit}
+        return output, {"data": held, "audit": {"audit.decisions": audit}}
 
     def _erased_answer(
-        self, customer_id: str, key: str, erased_at: datetime, caller: Caller, request_id: str
-    ) -> dict[str, Any]:
-        """Data access for an erased customer: that they were erased, when, and what
-        pseudonymised, non-personal history is kept and why (audited like any access)."""
+        self, key: str, erased_at: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """For an erased customer: that they were erased, when, and what pseudonymised,
+        non-personal history is kept and why."""
         kept = self.personal_data.count_kept(key)
-        self.audit.record(
-            self._about_customer(
-                caller,
-                request_id,
-                "data_access",
-                customer_id,
-                key,
-                {"erased": True, "kept": kept},
-            )
-        )
-        return {
-            "request_id": request_id,
-            "customer": customer_id,
+        return {"erased": True, "kept": kept}, {
             "erased": True,
             "erased_at": erased_at.isoformat(),
             "data": {},
