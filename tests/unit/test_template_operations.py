@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import ssl
+from pathlib import Path
 
 from credit_risk.db.engine import RDS_CA_BUNDLE, rds_tls_context
+from credit_risk.db.migrations import HEAD_REVISION
 from credit_risk_local.template import functions, load_template, resources_of_type
 
 TEMPLATE = load_template()
@@ -17,6 +19,11 @@ ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 
 def _policies(props: dict) -> str:
     return json.dumps(props.get("Policies", []))
+
+
+def _newest_revision_file() -> str:
+    versions = Path(__file__).resolve().parents[2] / "sql" / "versions"
+    return max(p.name.split("_", 1)[0] for p in versions.glob("[0-9]*_*.py"))
 
 
 def _reaches_the_database(props: dict) -> bool:
@@ -73,6 +80,8 @@ def test_migrations_run_once_per_deploy_through_a_custom_resource() -> None:
     assert schema["Type"].startswith("Custom::")
     assert schema["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
     assert schema["Properties"]["CoreLayer"] == {"Ref": "CoreLayer"}  # new layer, new run
+    # a new revision in sql/versions/ is a new head: the property changes, migrate runs
+    assert schema["Properties"]["SchemaRevision"] == HEAD_REVISION == _newest_revision_file()
     for lid in ("IngestFunction", "ApiFunction"):
         assert RESOURCES[lid]["DependsOn"] == "DatabaseSchema"
 

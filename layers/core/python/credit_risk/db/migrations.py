@@ -1,159 +1,213 @@
-"""Schema migrations, applied in order and recorded in ``ml.schema_version``.
+"""Schema migrations: Alembic revisions in the top-level ``sql/`` folder, run once per deploy.
 
-Each migration is a function of a connection, written once with SQLAlchemy Core so it runs
-on Postgres and on SQLite alike.
+``sql/versions/`` holds the revisions (``0001`` … ``HEAD_REVISION``), written with
+SQLAlchemy Core and Alembic's ``op`` so that one source migrates Postgres and the embedded
+SQLite alike; ``sql/queries/`` holds the raw SQL they run. :func:`migrate` is the one
+entry point (``./run migrate``, the deploy's migrate function, the local cloud and, for
+the alembic command line, ``sql/env.py``): it takes a Postgres advisory lock, creates the
+schemas, stamps a database the earlier in-house runner left (its ``ml.schema_version``
+rows) at the matching revision, and upgrades. Every revision applied is also recorded in
+``ml.schema_version`` with its name and time, the history an operator reads.
+
+Functions never migrate on Lambda: :func:`check_schema` reads the version and refuses an
+old database, and imports nothing of Alembic (cold starts stay short; only the migrate
+function ships it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, MetaData, func, insert, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from credit_risk.contract import DATASETS, Contract
 from credit_risk.db import schema
 from credit_risk.db.engine import SCHEMAS, is_postgres
 from credit_risk.errors import ConfigurationError, ContractError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
 
-def _create_fixed_tables(conn: Connection) -> None:
-    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
-    schema.metadata.create_all(conn, tables=tables)
-    schema.labels_table(MetaData()).create(conn, checkfirst=True)
-    _make_audit_append_only(conn)
+HEAD_REVISION = "0007"
+"""The newest revision in ``sql/versions/`` (a test holds the two together)."""
 
-
-_REFUSE = "audit.decisions is append-only"
-
-
-def _make_audit_append_only(conn: Connection) -> None:
-    """Refuse UPDATE and DELETE (and TRUNCATE) on the audit trail in the database itself.
-
-    The hash chain detects tampering by anyone who gets past this (a DBA who drops the
-    trigger); the trigger stops the application or an operator changing it by mistake.
-    """
-    if is_postgres(conn.engine):
-        conn.execute(
-            text(
-                "CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger "
-                f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON "
-                "audit.decisions FOR EACH ROW EXECUTE FUNCTION audit.refuse_change()"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON audit.decisions "
-                "FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()"
-            )
-        )
-        return
-    for event in ("UPDATE", "DELETE"):
-        conn.execute(
-            text(
-                f"CREATE TRIGGER audit.decisions_no_{event.lower()} BEFORE {event} ON decisions "
-                f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END"
-            )
-        )
-
-
-def _create_monitoring_snapshots(conn: Connection) -> None:
-    schema.monitoring_snapshots.create(conn, checkfirst=True)
-
-
-def _index_rescore_scores(conn: Connection) -> None:
-    """One re-score per loan and model version (databases built before the index)."""
-    index = next(i for i in schema.scores.indexes if i.name == "uq_scores_rescore_once")
-    index.create(conn, checkfirst=True)
-
-
-def _create_erasures(conn: Connection) -> None:
-    schema.erasures.create(conn, checkfirst=True)
-
-
-def _create_token_revocations(conn: Connection) -> None:
-    schema.token_revocations.create(conn, checkfirst=True)
-
-
-def _sign_audit_rows(conn: Connection) -> None:
-    """``audit.decisions.row_mac`` (databases built before it; migration 1 now makes it)."""
-    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
-    if "row_mac" not in have:
-        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN row_mac VARCHAR(64)"))
-
-
-def _key_quarantined_rows(conn: Connection) -> None:
-    """``staging.quarantine.customer_id`` (databases built before it; migration 1 makes
-    it now). Rows quarantined before it are found by their cells only."""
-    have = {c["name"] for c in inspect(conn).get_columns("quarantine", schema="staging")}
-    if "customer_id" not in have:
-        conn.execute(text("ALTER TABLE staging.quarantine ADD COLUMN customer_id TEXT"))
-    index = next(i for i in schema.quarantine.indexes if i.name == "ix_quarantine_customer")
-    index.create(conn, checkfirst=True)
-
-
-MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (1, "ledger, quarantine, quality, registry, scores, audit, labels", _create_fixed_tables),
-    (2, "monitoring snapshots", _create_monitoring_snapshots),
-    (3, "one re-score per loan and model version", _index_rescore_scores),
-    (4, "audit rows signed outside the database", _sign_audit_rows),
-    (5, "quarantined rows keyed by customer", _key_quarantined_rows),
-    (6, "revoked API tokens and subjects", _create_token_revocations),
-    (7, "erased customers (410 Gone afterwards)", _create_erasures),
-]
-
+VERSION_TABLE = "alembic_version"
+VERSION_SCHEMA = "ml"
 
 # Any constant: the advisory lock every migrating process takes on Postgres, so that
-# concurrent runs (a deploy and a developer, two test workers) apply each version once.
+# concurrent runs (a deploy and a developer, two test workers) apply each revision once.
 MIGRATION_LOCK_ID = 0x63726D69  # "crmi"
 
 
-def migrate(engine: Engine) -> list[int]:
-    """Bring the database to the newest schema; return the versions applied now.
+def sql_dir() -> Path:
+    """The ``sql/`` folder: ``CREDIT_RISK_SQL_DIR``, else beside the migrate function's code
+    on Lambda, else the repository's own."""
+    candidates = []
+    if os.environ.get("CREDIT_RISK_SQL_DIR"):
+        candidates.append(Path(os.environ["CREDIT_RISK_SQL_DIR"]))
+    if os.environ.get("LAMBDA_TASK_ROOT"):
+        candidates.append(Path(os.environ["LAMBDA_TASK_ROOT"]) / "sql")
+    here = Path(__file__).resolve().parents
+    if len(here) > 5:  # layers/core/python/credit_risk/db/ in a checkout
+        candidates.append(here[5] / "sql")
+    for folder in candidates:
+        if (folder / "alembic.ini").is_file():
+            return folder
+    raise ConfigurationError(
+        "the migrations folder sql/ (alembic.ini, versions/) was not found in "
+        f"{', '.join(str(c) for c in candidates)}: set CREDIT_RISK_SQL_DIR"
+    )
+
+
+def sql_statements(name: str) -> list[str]:
+    """The statements of ``sql/queries/<name>.sql``: each ends with ``;`` at the end of a
+    line; comment lines are dropped."""
+    path = sql_dir() / "queries" / f"{name}.sql"
+    body = "\n".join(
+        line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
+    )
+    return [s.strip() for s in (body + "\n").split(";\n") if s.strip()]
+
+
+def run_sql(conn: Connection, name: str) -> None:
+    """Run ``sql/queries/<name>.<dialect>.sql`` (``postgresql`` or ``sqlite``)."""
+    for statement in sql_statements(f"{name}.{conn.dialect.name}"):
+        conn.execute(text(statement))
+
+
+def _version_table(meta: MetaData) -> Table:
+    """Alembic's own version table, as Alembic creates it."""
+    return Table(
+        VERSION_TABLE,
+        meta,
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+        schema=VERSION_SCHEMA,
+    )
+
+
+def prepare(conn: Connection) -> None:
+    """Before Alembic runs, inside the migrating transaction: take the lock, create the
+    schemas and the history table, and stamp a database the earlier runner left."""
+    if is_postgres(conn.engine):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        for name in SCHEMAS:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
+    schema.schema_version.create(conn, checkfirst=True)
+    if inspect(conn).has_table(VERSION_TABLE, schema=VERSION_SCHEMA):
+        return
+    legacy = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
+    if legacy:
+        # The in-house runner's versions 1-7 are revisions 0001-0007: the same steps.
+        table = _version_table(MetaData())
+        table.create(conn)
+        conn.execute(insert(table).values(version_num=f"{int(legacy):04d}"))
+
+
+def record_version(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Alembic's ``on_version_apply`` (called with these keywords): keep
+    ``ml.schema_version`` (number, name, time) in step with the revisions applied or rolled
+    back."""
+    del heads, run_args
+    if not step.is_migration or ctx.connection is None:
+        return
+    history = schema.schema_version
+    if step.is_upgrade:
+        name = str(getattr(step.up_revision, "doc", "") or step.up_revision_id)
+        ctx.connection.execute(
+            insert(history).values(
+                version=int(step.up_revision_id or 0),
+                name=name.strip().splitlines()[0][:200],
+                applied_at=datetime.now(UTC),
+            )
+        )
+    else:
+        for rev_id in step.up_revision_ids:
+            ctx.connection.execute(delete(history).where(history.c.version == int(rev_id)))
+
+
+def _config(conn: Connection) -> Config:
+    from alembic.config import Config
+
+    config = Config(str(sql_dir() / "alembic.ini"))
+    config.attributes["connection"] = conn
+    return config
+
+
+def _applied(conn: Connection) -> set[int]:
+    return set(conn.execute(select(schema.schema_version.c.version)).scalars())
+
+
+def migrate(engine: Engine, target: str = "head") -> list[int]:
+    """Bring the database to ``target`` (the newest revision by default); return the
+    revision numbers applied now, in order.
 
     Safe to run concurrently: on Postgres the whole run holds a transaction-scoped
     advisory lock (the second runner waits, then finds nothing left to do); SQLite's
-    ``BEGIN IMMEDIATE`` serialises writers already.
+    ``BEGIN IMMEDIATE`` serialises writers already. A failure rolls every revision of the
+    run back (Postgres DDL is transactional).
     """
+    from alembic import command
+
     with engine.begin() as conn:
-        if is_postgres(engine):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            for name in SCHEMAS:
-                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
-        schema.schema_version.create(conn, checkfirst=True)
-        done = set(conn.execute(select(schema.schema_version.c.version)).scalars())
-        applied = []
-        for version, name, apply in MIGRATIONS:
-            if version in done:
-                continue
-            apply(conn)
-            conn.execute(
-                insert(schema.schema_version).values(
-                    version=version, name=name, applied_at=datetime.now(UTC)
-                )
-            )
-            applied.append(version)
-    return applied
+        prepare(conn)
+        before = _applied(conn)
+        command.upgrade(_config(conn), target)
+        return sorted(_applied(conn) - before)
+
+
+def downgrade(engine: Engine, target: str) -> list[int]:
+    """Roll the database back to ``target`` (a revision, ``-1`` or ``base``); return the
+    revision numbers rolled back."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        prepare(conn)
+        before = _applied(conn)
+        command.downgrade(_config(conn), target)
+        return sorted(before - _applied(conn), reverse=True)
 
 
 def head_version() -> int:
     """The newest schema version this code knows."""
-    return max(version for version, _name, _apply in MIGRATIONS)
+    return int(HEAD_REVISION)
+
+
+def current_version(conn: Connection) -> int:
+    """The revision the database is at (0 before the first)."""
+    if not inspect(conn).has_table(VERSION_TABLE, schema=VERSION_SCHEMA):
+        return 0
+    table = _version_table(MetaData())
+    versions = [int(v) for v in conn.execute(select(table.c.version_num)).scalars()]
+    return max(versions, default=0)
 
 
 def check_schema(engine: Engine) -> None:
     """Refuse to run against a database the deploy's migrate step has not brought up to
     this code's schema (functions never migrate on a cold start in AWS)."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table(schema.schema_version.name, schema="ml"):
-            have = 0
-        else:
-            have = conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0
+        have = current_version(conn)
     if have < head_version():
         raise ConfigurationError(
             f"the database schema is at version {have}, this code needs {head_version()}: "
