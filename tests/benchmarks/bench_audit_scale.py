@@ -1,14 +1,18 @@
-"""How far one audit chain scales: the serialised hold time per append on Postgres.
+"""How far the audit trail scales: the serialised hold time per append on Postgres.
 
     .venv/bin/python tests/benchmarks/bench_audit_scale.py [--seconds 4] [--postgres URL]
 
-Every append to the chain runs under one Postgres advisory lock (it reads the head and
-inserts the next row), so the chain's ceiling is one append per hold: the time between
-acquiring the lock and the commit that releases it. With 1, 4 and 16 writer processes
-appending for ``--seconds`` each, this takes the lock itself (re-entrant: the append's
-own lock call then returns at once), times from the lock being granted to the commit
-having returned, and reports p50, p99 and ``max_appends_per_s = 1 / p50 hold``, beside
-the appends per second observed. Raw, in the same run: the lock, ``SELECT 1`` and the
+Appends to one chain run under that chain's Postgres advisory lock (an append reads the
+chain's head and inserts the next row), so one chain's ceiling is one append per hold:
+the time between acquiring the lock and the commit that releases it. The trail has
+``CHAINS`` chains and each process appends to its own, so the trail's ceiling is
+``CHAINS / p50 hold``. With 1, 4 and 16 writer processes appending for ``--seconds``
+each, every writer on a chain of its own (as containers spread over chains), this takes
+the lock itself (re-entrant: the append's own lock call then returns at once), times from
+the lock being granted to the commit having returned, and reports p50, p99, the one-chain
+ceiling ``1 / p50 hold`` and the trail's ``max_appends_per_s``, beside the appends per
+second observed. Then the same writers all on one chain (what the trail did before it had
+chains: they queue for one lock). Raw, in the same run: the lock, ``SELECT 1`` and the
 commit alone (the floor of any serialised transaction), and the ratio of ours to it.
 Progress lines, then one JSON object.
 """
@@ -35,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from credit_risk.db.engine import get_engine
 from credit_risk.db.migrations import migrate
-from credit_risk.governance.audit import _LOCK_KEY, AuditRecord, AuditTrail
+from credit_risk.governance.audit import _LOCK_KEY, CHAINS, AuditRecord, AuditTrail
 
 POSTGRES_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/test"
 WRITERS = (1, 4, 16)
@@ -62,12 +66,20 @@ def _record(writer: int, n: int) -> AuditRecord:
 
 
 def _writer(
-    url: str, writer: int, seconds: float, raw: bool, ready: Any, go: Any, out: Any
+    url: str,
+    writer: int,
+    seconds: float,
+    raw: bool,
+    one_chain: bool,
+    ready: Any,
+    go: Any,
+    out: Any,
 ) -> None:
     """Once every writer is connected, append (or, ``raw``, lock-select-commit) for
-    ``seconds``; put the hold times (s) on ``out``."""
+    ``seconds`` to its own chain (``one_chain``: all to chain 0); put the hold times (s)
+    and the wall time waited for the lock on ``out``."""
     engine = get_engine(url)
-    trail = AuditTrail(engine, key=b"bench-audit-key")
+    trail = AuditTrail(engine, key=b"bench-audit-key", chain=0 if one_chain else writer)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     holds: list[float] = []
@@ -78,7 +90,8 @@ def _writer(
     while time.perf_counter() < stop:
         with engine.connect() as conn:
             conn.begin()
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            lock = _LOCK_KEY + trail.chain_index
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             granted = time.perf_counter()
             if raw:
                 conn.execute(text("SELECT 1"))
@@ -91,11 +104,13 @@ def _writer(
     out.put(holds)
 
 
-def _run(url: str, writers: int, seconds: float, raw: bool) -> dict[str, float]:
+def _run(
+    url: str, writers: int, seconds: float, raw: bool, one_chain: bool = False
+) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [
-        ctx.Process(target=_writer, args=(url, w, seconds, raw, ready, go, out))
+        ctx.Process(target=_writer, args=(url, w, seconds, raw, one_chain, ready, go, out))
         for w in range(writers)
     ]
     for p in procs:
@@ -113,7 +128,8 @@ def _run(url: str, writers: int, seconds: float, raw: bool) -> dict[str, float]:
         "appends": len(holds),
         "hold_p50_ms": round(p50 * 1000, 4),
         "hold_p99_ms": round(p99 * 1000, 4),
-        "max_appends_per_s": round(1 / p50, 1),
+        "one_chain_max_appends_per_s": round(1 / p50, 1),
+        "max_appends_per_s": round((1 if one_chain else CHAINS) / p50, 1),
         "observed_appends_per_s": round(len(holds) / seconds, 1),
     }
 
@@ -133,18 +149,25 @@ def main() -> int:
         engine = get_engine(url)
         migrate(engine)
         engine.dispose()
-        ours, raw = {}, {}
+        ours, raw, one = {}, {}, {}
         for writers in WRITERS:
             ours[str(writers)] = _run(url, writers, args.seconds, raw=False)
             print(f"ours, {writers} writers: {ours[str(writers)]}", flush=True)
+            one[str(writers)] = _run(url, writers, args.seconds, raw=False, one_chain=True)
+            print(f"one chain, {writers} writers: {one[str(writers)]}", flush=True)
             raw[str(writers)] = _run(url, writers, args.seconds, raw=True)
             print(f"raw,  {writers} writers: {raw[str(writers)]}", flush=True)
+        results["chains"] = CHAINS
         results["ours"] = ours
+        results["all_writers_on_one_chain"] = one
         results["raw_lock_select_commit"] = raw
         results["hold_p50_ratio_ours_to_raw"] = {
             w: round(ours[w]["hold_p50_ms"] / raw[w]["hold_p50_ms"], 2) for w in ours
         }
         results["ceiling_appends_per_s"] = min(o["max_appends_per_s"] for o in ours.values())
+        results["one_chain_observed_16_vs_ours_observed_16"] = round(
+            one["16"]["observed_appends_per_s"] / ours["16"]["observed_appends_per_s"], 2
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -68,7 +68,12 @@ def _verify(api: ApiWorld, capsys: pytest.CaptureFixture[str]) -> tuple[int, str
 
 def _forged_row(rows: dict[int, dict[str, Any]], *, mac: str | None) -> dict[str, Any]:
     head = rows[max(rows)]
-    forged = head | {"seq": head["seq"] + 1, "caller": "attacker", "prev_hash": head["row_hash"]}
+    forged = head | {
+        "seq": head["seq"] + 1,
+        "chain_seq": head["chain_seq"] + 1,  # the next place in the head's chain
+        "caller": "attacker",
+        "prev_hash": head["row_hash"],
+    }
     return forged | {"row_hash": row_hash(forged), "row_mac": mac}
 
 
@@ -256,7 +261,7 @@ def test_a_database_built_before_signed_rows_gains_them(database_url: str) -> No
         conn.execute(text("ALTER TABLE audit.decisions DROP COLUMN row_mac"))
 
     # WHEN it is migrated to the head revision
-    assert migrations.migrate(engine) == [4, 5, 6, 7]
+    assert migrations.migrate(engine) == [4, 5, 6, 7, 8]
 
     # THEN the columns are there, and an append signs its row
     columns = {c["name"] for c in inspect(engine).get_columns("decisions", schema="audit")}

@@ -174,6 +174,12 @@ decisions_audit = Table(
     # HMAC of row_hash under the audit seal key (not in the database); migration 4 adds
     # it to databases built before it, whose earlier rows have none.
     Column("row_mac", String(64)),
+    # One chain per writer stripe (governance.audit): the row's chain and its place in it.
+    # Revision 0008 adds them to databases built before it, whose earlier rows have none
+    # (they form the one chain they always were, ordered by seq).
+    Column("chain_id", String(16)),
+    Column("chain_seq", BigInteger),
+    Index("uq_decisions_chain_seq", "chain_id", "chain_seq", unique=True),
     schema="audit",
 )
 

@@ -5,16 +5,26 @@ what was done (``predict``, ``risk_score``, ``data_access``, ``erasure``, ``prom
 ``rollback``), for which customer (pseudonymised key), with which model (version and
 artifact sha256), the keyed hash of the input (HMAC-SHA256 under the pseudonym key; never
 the input itself, nor an unkeyed hash of it: it names customers) and the output with its
-reasons. Its ``row_hash`` is the sha256 of all of that plus the previous row's hash, so
-changing, removing or inserting any row breaks the chain from that row on, and
+reasons. Its ``row_hash`` is the sha256 of all of that plus the previous row's hash in its
+chain, so changing, removing or inserting any row breaks the chain from that row on, and
 :func:`verify_chain` says which row. The database refuses UPDATE and DELETE on the table
-as well (see :mod:`credit_risk.db.migrations`).
+as well (see ``sql/queries/audit_append_only.*.sql``).
+
+One chain would serialise every API container in AWS: each append waits for the previous
+row's hash. So the trail is ``CHAINS`` chains (``c00`` …), and each process (a Lambda
+container) appends to one it picks at random when it starts, under that chain's own
+advisory lock: containers on different chains never wait for each other, and the
+ceiling is ``CHAINS`` ÷ the hold time of one append (``bench_audit_scale.py``). Rows
+keep one global order (``seq``, from a sequence on Postgres); a row's place in its chain
+is ``chain_seq``, and both are in its hash. Rows written before chains existed have none
+and stay the one chain they were, ordered by ``seq``.
 
 A database user who lifts the guard can still delete the newest rows, or append a row
 with a recomputed hash. Two things outside the database catch that: every row carries a
 ``row_mac``, its hash signed with the audit seal key (a secret the database does not
-hold), and the head is sealed regularly (every N rows or M minutes, and at each erasure)
-into a signed object in an S3 bucket with Object Lock (:mod:`.seal`).
+hold), and the heads of every chain are sealed together regularly (every N rows or M
+minutes, and at each erasure) into one signed object in an S3 bucket with Object Lock
+(:mod:`.seal`).
 :func:`verify_audit` checks the chain against the newest seal and names the first bad row
 for an edited, deleted, truncated, forged or malformed row.
 
@@ -28,24 +38,45 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Text, insert, select, text, type_coerce
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    union_all,
+)
 
 from credit_risk.adapters.observability import logger
 from credit_risk.db import schema
 from credit_risk.db.engine import is_postgres
 from credit_risk.errors import NotFoundError
-from credit_risk.governance.seal import Seal, SealError, SealStore, is_hex64, row_mac
+from credit_risk.governance.seal import (
+    LEGACY_CHAIN,
+    Seal,
+    SealError,
+    SealStore,
+    is_hex64,
+    row_mac,
+)
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first row."""
-_LOCK_KEY = 0x61756469742D31  # pg advisory lock id: one appender at a time on Postgres
+_LOCK_KEY = 0x61756469742D31  # pg advisory lock ids: chain i is locked as _LOCK_KEY + i
+CHAINS = 32
+"""How many chains the trail has: the number of appends that can run at once."""
+_SEQUENCE = "audit.decisions_seq"  # Postgres (revision 0008)
 _table = schema.decisions_audit
 _HASHED = (
     "seq",
@@ -99,11 +130,20 @@ def _at_text(value: datetime | str) -> str:
 
 
 def row_hash(row: Mapping[str, Any]) -> str:
-    """The hash of one audit row: every recorded field plus the previous row's hash."""
+    """The hash of one audit row: every recorded field plus the previous row's hash in its
+    chain, and its chain and place in it (rows from before chains have neither)."""
     fields = {name: row[name] for name in _HASHED}
     fields["at"] = _at_text(row["at"])
     fields["seq"] = int(row["seq"])
+    if row.get("chain_id") is not None or row.get("chain_seq") is not None:
+        fields["chain_id"] = row.get("chain_id")
+        fields["chain_seq"] = row.get("chain_seq")
     return sha256_text(canonical_json(fields))
+
+
+def chain_name(index: int) -> str:
+    """The name of chain ``index`` (``c00``, ``c01``, …)."""
+    return f"c{index:02d}"
 
 
 @dataclass(frozen=True)
@@ -139,8 +179,12 @@ class AuditTrail:
         seal_every_rows: int = 1000,
         seal_every_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        chain: int | None = None,
     ) -> None:
         self.engine = engine
+        # This process's chain: at random, so containers spread over the chains.
+        self.chain_index = secrets.randbelow(CHAINS) if chain is None else chain % CHAINS
+        self.chain = chain_name(self.chain_index)
         self._postgres = is_postgres(engine)
         self.key = key
         self.seals = seals
@@ -149,23 +193,46 @@ class AuditTrail:
         self._clock = clock
         self._seal_lock = threading.Lock()
         self._sealed: tuple[int, float] | None = None  # (seq, clock) of this process's last
+        self._legacy_head: tuple[int, str] | tuple[()] | None = None
 
     def append(
         self, conn: Connection, record: AuditRecord, *, at: datetime | None = None
     ) -> dict[str, Any]:
-        """Append ``record`` inside the caller's transaction; return the stored row.
+        """Append ``record`` to this process's chain inside the caller's transaction;
+        return the stored row.
 
-        Appends are serialised (a Postgres advisory lock; SQLite's write lock), so two
-        requests never chain to the same previous row. Once the transaction commits, pass
-        the row to :meth:`seal_if_due`.
+        Appends to one chain are serialised (its own Postgres advisory lock; SQLite's write
+        lock), so two requests never chain to the same previous row; appends to other
+        chains go on meanwhile. Once the transaction commits, pass the row to
+        :meth:`seal_if_due`.
         """
+        in_chain = _table.c.chain_id == self.chain
+        newest = _table.c.chain_seq.desc()
         if self._postgres:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        last = conn.execute(
-            select(_table.c.seq, _table.c.row_hash).order_by(_table.c.seq.desc()).limit(1)
-        ).first()
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY + self.chain_index}
+            )
+            seq_value: Any = func.nextval(_SEQUENCE)
+        else:  # the write lock is held already: the next number is free
+            seq_value = select(func.coalesce(func.max(_table.c.seq), 0) + 1).scalar_subquery()
+        head = conn.execute(
+            select(
+                seq_value,
+                select(_table.c.chain_seq)
+                .where(in_chain)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery(),
+                select(_table.c.row_hash)
+                .where(in_chain)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery(),
+            )
+        ).one()
+        seq, last_position, last_hash = int(head[0]), head[1], head[2]
         row: dict[str, Any] = {
-            "seq": 1 if last is None else int(last[0]) + 1,
+            "seq": seq,
             "at": (at or datetime.now(UTC)).astimezone(UTC),
             "caller": record.caller[:200],
             "role": record.role,
@@ -176,7 +243,9 @@ class AuditTrail:
             "artifact_sha256": record.artifact_sha256,
             "input_sha256": record.input_sha256,
             "output": canonical_json(record.output),
-            "prev_hash": GENESIS if last is None else last[1],
+            "prev_hash": GENESIS if last_hash is None else last_hash,
+            "chain_id": self.chain,
+            "chain_seq": 1 if last_position is None else int(last_position) + 1,
         }
         row["row_hash"] = row_hash(row)
         row["row_mac"] = None if self.key is None else row_mac(self.key, row["row_hash"])
@@ -208,13 +277,10 @@ class AuditTrail:
                     reason = "time"
                 else:
                     return None
-        seal = Seal(
-            seq=seq,
-            row_hash=str(row["row_hash"]),
-            sealed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-            reason=reason,
-        )
         try:
+            seal = self._seal_of_heads(reason)
+            if seal is None:
+                return None
             self.seals.put(seal)
         except Exception as exc:  # sealing must not fail a committed request
             logger.warning("audit seal failed", extra={"seq": seq, "error": type(exc).__name__})
@@ -225,16 +291,54 @@ class AuditTrail:
         return seal
 
     def seal_head(self, reason: str = "on request") -> Seal | None:
-        """Seal the newest committed row now; None when the trail is empty."""
+        """Seal every chain's newest committed row now; None when the trail is empty."""
+        head = self.heads()
+        if not head:
+            return None
+        newest = max(head.values(), key=lambda h: h[0])
+        return self.seal_if_due({"seq": newest[0], "row_hash": newest[2]}, reason=reason)
+
+    def heads(self) -> dict[str, tuple[int, int, str]]:
+        """Every chain's newest committed row: ``{chain: (seq, position, row_hash)}``
+        (the rows from before chains: chain ``""``, placed by ``seq``). One index look-up
+        per chain, in one statement."""
+        c = _table.c
+        newest = [
+            select(c.chain_id, c.seq, c.chain_seq, c.row_hash)
+            .where(c.chain_id == chain_name(i))
+            .order_by(c.chain_seq.desc())
+            .limit(1)
+            .subquery()
+            for i in range(CHAINS)
+        ]
         with self.engine.connect() as conn:
-            head = (
-                conn.execute(
-                    select(_table.c.seq, _table.c.row_hash).order_by(_table.c.seq.desc()).limit(1)
-                )
-                .mappings()
-                .first()
-            )
-        return None if head is None else self.seal_if_due(dict(head), reason=reason)
+            found = conn.execute(union_all(*(select(q) for q in newest))).all()
+            if self._legacy_head is None:  # rows from before chains never change
+                legacy = conn.execute(
+                    select(c.seq, c.row_hash)
+                    .where(c.chain_id.is_(None))
+                    .order_by(c.seq.desc())
+                    .limit(1)
+                ).first()
+                self._legacy_head = () if legacy is None else (int(legacy[0]), str(legacy[1]))
+        heads = {str(ch): (int(seq), int(pos), str(h)) for ch, seq, pos, h in found}
+        if self._legacy_head:
+            seq, digest = self._legacy_head
+            heads[LEGACY_CHAIN] = (seq, seq, digest)
+        return heads
+
+    def _seal_of_heads(self, reason: str) -> Seal | None:
+        head = self.heads()
+        if not head:
+            return None
+        seq, _position, digest = max(head.values(), key=lambda h: h[0])
+        return Seal(
+            seq=seq,
+            row_hash=digest,
+            sealed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            reason=reason,
+            heads={c: (pos, h) for c, (_s, pos, h) in head.items()},
+        )
 
     def rows(
         self, *, after: int = 0, batch: int = 2000, raw: bool = False
@@ -282,12 +386,15 @@ class ChainReport:
     first_bad_seq: int | None = None
     problem: str | None = None
     sealed_seq: int | None = None
+    chains: int = 1
 
     def __str__(self) -> str:
         if self.ok:
             sealed = "" if self.sealed_seq is None else f", sealed up to row {self.sealed_seq}"
+            chains = "" if self.chains <= 1 else f", in {self.chains} chains"
             return (
                 f"audit chain intact: {self.rows} rows, head {self.head_seq}:{self.head_hash}"
+                + chains
                 + sealed
             )
         if self.first_bad_seq is None:
@@ -312,6 +419,13 @@ def _malformed(row: Mapping[str, Any]) -> str | None:
     for name in ("artifact_sha256", "row_mac"):
         if row.get(name) is not None and not is_hex64(row[name]):
             return f"its {name} is not a 64-digit hex hash"
+    chain, position = row.get("chain_id"), row.get("chain_seq")
+    if (chain is None) != (position is None):
+        return "it has a chain without a place in it, or a place without a chain"
+    if chain is not None and (not isinstance(chain, str) or not chain):
+        return "its chain is not a name"
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        return "its place in its chain is not a whole number"
     try:
         _at_text(row["at"])
     except (TypeError, ValueError, AttributeError):
@@ -320,46 +434,80 @@ def _malformed(row: Mapping[str, Any]) -> str | None:
 
 
 @dataclass
+class _Chain:
+    """One chain as far as the verifier has read it."""
+
+    expected: int = 1  # the next position
+    prev_hash: str = GENESIS
+    last_seq: int = 0  # the global seq of its last row
+
+
+def _missing(first: int, last: int) -> str:
+    return f"{first}" if first == last else f"{first}-{last}"
+
+
+@dataclass
 class _Walk:
     """What the verifier knows after the rows read so far."""
 
     key: bytes | None
-    seal: tuple[int, str] | None
+    seal: Seal | None
     anchor: tuple[int, str] | None
-    expected_seq: int = 1
-    prev_hash: str = GENESIS
+    chains: dict[str, _Chain] = field(default_factory=dict)
+    last_seq: int = 0
+    head_hash: str = GENESIS
     count: int = 0
     macs_seen: bool = False
+    anchor_seen: bool = False
 
     def problem(self, row: dict[str, Any]) -> tuple[int, str] | None:
         """The tampered row's seq and what happened to it, or None when it checks out."""
         raw_seq = row["seq"]
         if isinstance(raw_seq, bool) or not isinstance(raw_seq, int):
-            return self.expected_seq, "its seq is not a whole number: the row was tampered with"
+            return self.last_seq + 1, "its seq is not a whole number: the row was tampered with"
         seq = raw_seq
-        if seq != self.expected_seq:
-            if seq < self.expected_seq:
-                return self.expected_seq, f"a row repeats seq {seq}: inserted"
-            missing = (
-                f"{self.expected_seq}"
-                if seq == self.expected_seq + 1
-                else f"{self.expected_seq}-{seq - 1}"
-            )
-            return self.expected_seq, f"row(s) {missing} are missing: deleted"
+        if seq <= self.last_seq:
+            return self.last_seq + 1, f"a row repeats seq {seq}: inserted"
         malformed = _malformed(row)
         if malformed is not None:
             return seq, f"{malformed}: the row was tampered with"
+        mac = self._mac_problem(row, seq)
+        if mac is not None:
+            return mac
         if row_hash(row) != row["row_hash"]:
             return seq, "its contents no longer match its hash: the row was changed"
-        if row["prev_hash"] != self.prev_hash:
-            return seq - 1, (
-                f"row {seq} does not chain to it: row {seq - 1} was changed and re-hashed "
-                f"(or row {seq} was rewritten)"
+        return self._place_problem(row, seq)
+
+    def _place_problem(self, row: dict[str, Any], seq: int) -> tuple[int, str] | None:
+        legacy = row["chain_id"] is None
+        name = LEGACY_CHAIN if legacy else str(row["chain_id"])
+        if legacy and any(c != LEGACY_CHAIN for c in self.chains):
+            return seq, "a row without a chain after the chains began: inserted"
+        chain = self.chains.setdefault(name, _Chain())
+        position = seq if legacy else int(row["chain_seq"])
+        where = "" if legacy else f" of chain {name}"
+        if position != chain.expected:
+            if position < chain.expected:
+                return seq, f"a row repeats place {position}{where}: inserted"
+            missing = _missing(chain.expected, position - 1)
+            after = chain.last_seq + 1 if chain.last_seq else seq
+            return after, f"row(s) {missing}{where} are missing: deleted"
+        if row["prev_hash"] != chain.prev_hash:
+            return chain.last_seq or seq, (
+                f"row {seq} does not chain to it: row {chain.last_seq} was changed and "
+                f"re-hashed (or row {seq} was rewritten)"
             )
-        for name, mark in (("seal", self.seal), ("anchor", self.anchor)):
-            if mark is not None and seq == mark[0] and row["row_hash"] != mark[1]:
-                return seq, f"its hash differs from the {name} recorded earlier: rewritten"
-        return self._mac_problem(row, seq)
+        sealed = None if self.seal is None else self.seal.chain_heads().get(name)
+        if sealed is not None and position == sealed[0] and row["row_hash"] != sealed[1]:
+            return seq, "its hash differs from the seal recorded earlier: rewritten"
+        if self.anchor is not None and seq == self.anchor[0]:
+            self.anchor_seen = True
+            if row["row_hash"] != self.anchor[1]:
+                return seq, "its hash differs from the anchor recorded earlier: rewritten"
+        chain.expected, chain.prev_hash, chain.last_seq = position + 1, row["row_hash"], seq
+        self.last_seq, self.head_hash = seq, row["row_hash"]
+        self.count += 1
+        return None
 
     def _mac_problem(self, row: dict[str, Any], seq: int) -> tuple[int, str] | None:
         if self.key is None:
@@ -367,7 +515,7 @@ class _Walk:
         mac = row.get("row_mac")
         if mac is None:
             # Rows written before rows were signed are chained and sealed only.
-            if self.macs_seen or (self.seal is not None and seq > self.seal[0]):
+            if self.macs_seen or (self.seal is not None and seq > self.seal.seq):
                 return seq, "it is not signed with the audit key: forged (appended outside)"
             return None
         self.macs_seen = True
@@ -376,18 +524,22 @@ class _Walk:
         return None
 
     def missing_tail(self) -> tuple[int, str] | None:
-        """The first row a seal or anchor names beyond the end of the chain."""
-        for name, mark in (("seal", self.seal), ("anchor", self.anchor)):
-            if mark is not None and mark[0] >= self.expected_seq:
-                missing = (
-                    f"{self.expected_seq}"
-                    if mark[0] == self.expected_seq
-                    else f"{self.expected_seq}-{mark[0]}"
-                )
-                return self.expected_seq, (
-                    f"the chain ends at row {self.expected_seq - 1} but the {name} names row "
-                    f"{mark[0]}: row(s) {missing} were removed from the end"
-                )
+        """The first row a seal or anchor names beyond the end of its chain."""
+        if self.seal is not None:
+            for name, (position, _digest) in sorted(self.seal.chain_heads().items()):
+                chain = self.chains.get(name, _Chain())
+                if position >= chain.expected:
+                    where = "" if name == LEGACY_CHAIN else f" of chain {name}"
+                    missing = _missing(chain.expected, position)
+                    return chain.last_seq + 1, (
+                        f"the chain{where} ends at row {chain.expected - 1} but the seal "
+                        f"names row {position}: row(s) {missing}{where} were removed from "
+                        "the end"
+                    )
+        if self.anchor is not None and not self.anchor_seen:
+            return self.anchor[0], (
+                f"the anchor names row {self.anchor[0]}, which is not in the trail: removed"
+            )
         return None
 
 
@@ -400,32 +552,45 @@ def verify_chain(
 ) -> ChainReport:
     """Walk the audit trail from its first row and report the first row that was tampered.
 
-    A row whose fields no longer hash to its ``row_hash`` was changed; a row whose
-    ``prev_hash`` is not the previous row's hash follows a row that was changed and
-    re-hashed (or was itself rewritten); a gap in ``seq`` is a deleted row; a field that
-    is not of its kind (a timestamp that is none, a hash that is not hex, a null) names
-    its row. ``seal`` (the newest seal) and ``anchor`` (a ``(seq, row_hash)`` pair
-    recorded elsewhere) also catch a rewritten or truncated tail; ``key`` (the audit seal
-    key) catches rows appended or re-hashed by someone who does not hold it.
+    Every chain is walked in order: a row whose fields no longer hash to its ``row_hash``
+    was changed; a row whose ``prev_hash`` is not its chain's previous row's hash follows
+    a row that was changed and re-hashed (or was itself rewritten); a gap in a chain's
+    places is a deleted row; a field that is not of its kind (a timestamp that is none, a
+    hash that is not hex, a null) names its row. ``seal`` (the newest seal: every chain's
+    head) and ``anchor`` (a ``(seq, row_hash)`` pair recorded elsewhere) also catch a
+    rewritten or truncated tail; ``key`` (the audit seal key) catches rows appended or
+    re-hashed by someone who does not hold it.
     """
-    walk = _Walk(key, None if seal is None else (seal.seq, seal.row_hash), anchor)
+    walk = _Walk(key, seal, anchor)
     sealed = None if seal is None else seal.seq
 
-    def broken(problem: tuple[int, str]) -> ChainReport:
+    def report(problem: tuple[int, str] | None) -> ChainReport:
+        if problem is None:
+            return ChainReport(
+                True,
+                walk.count,
+                walk.last_seq,
+                walk.head_hash,
+                None,
+                None,
+                sealed,
+                max(1, len(walk.chains)),
+            )
         return ChainReport(
-            False, walk.count, walk.expected_seq - 1, walk.prev_hash, *problem, sealed
+            False,
+            walk.count,
+            walk.last_seq,
+            walk.head_hash,
+            *problem,
+            sealed,
+            max(1, len(walk.chains)),
         )
 
-    for row in AuditTrail(engine).rows(raw=True):
+    for row in AuditTrail(engine, chain=0).rows(raw=True):
         problem = walk.problem(row)
         if problem is not None:
-            return broken(problem)
-        walk.prev_hash, walk.expected_seq = row["row_hash"], int(row["seq"]) + 1
-        walk.count += 1
-    tail = walk.missing_tail()
-    if tail is not None:
-        return broken(tail)
-    return ChainReport(True, walk.count, walk.expected_seq - 1, walk.prev_hash, sealed_seq=sealed)
+            return report(problem)
+    return report(walk.missing_tail())
 
 
 def verify_audit(

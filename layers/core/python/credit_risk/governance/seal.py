@@ -1,6 +1,8 @@
 """Seals of the audit trail's head, kept outside the database.
 
-A seal names the head of the chain (its ``seq`` and ``row_hash``) at a moment, and is
+A seal names the heads of the trail's chains at a moment: the newest row (its global
+``seq`` and ``row_hash``) and, for every chain, its last position and hash (``heads``; the
+rows written before chains existed are the chain ``""``, placed by ``seq``). It is
 HMAC-signed with the audit seal key, a secret the database does not hold. Seals are
 written to S3 under ``audit/seals/<seq, zero-padded>.json`` in a versioned bucket with
 Object Lock, so a database user who truncates or rewrites the chain can neither remove
@@ -20,7 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,23 +52,41 @@ class SealError(ValueError):
     """A seal in the store is malformed or not signed with the audit seal key."""
 
 
+LEGACY_CHAIN = ""
+"""The chain of the rows written before chains existed (placed by their ``seq``)."""
+
+
 @dataclass(frozen=True)
 class Seal:
-    """The head of the audit chain at ``sealed_at``: its ``seq`` and ``row_hash``."""
+    """The trail at ``sealed_at``: its newest row (``seq``, ``row_hash``) and every chain's
+    head, ``{chain: (position, row_hash)}``."""
 
     seq: int
     row_hash: str
     sealed_at: str
     reason: str
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain's head; a seal from before chains names the one chain there was."""
+        return self.heads or {LEGACY_CHAIN: (self.seq, self.row_hash)}
+
+    def _fields(self) -> dict[str, Any]:
+        fields = asdict(self)
+        if self.heads:
+            fields["heads"] = {c: [p, h] for c, (p, h) in sorted(self.heads.items())}
+        else:  # a seal as written before chains: signed without the field
+            del fields["heads"]
+        return fields
 
     def signature(self, key: bytes) -> str:
         """The HMAC of the seal's fields under ``key``."""
-        body = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        body = json.dumps(self._fields(), sort_keys=True, separators=(",", ":"))
         return _mac(key, "credit-risk audit seal", body)
 
     def signed(self, key: bytes) -> bytes:
         """The seal as the JSON document stored: its fields and their signature."""
-        return json.dumps({**asdict(self), "signature": self.signature(key)}).encode()
+        return json.dumps({**self._fields(), "signature": self.signature(key)}).encode()
 
     @classmethod
     def read(cls, document: bytes, key: bytes, *, object_key: str) -> Seal:
@@ -75,17 +95,21 @@ class Seal:
         try:
             raw = json.loads(document)
             fields = {name: raw[name] for name in ("seq", "row_hash", "sealed_at", "reason")}
+            heads = {
+                str(chain): (int(pos), str(digest))
+                for chain, (pos, digest) in dict(raw.get("heads") or {}).items()
+            }
             signature = raw["signature"]
         except (ValueError, TypeError, KeyError) as exc:
             raise SealError(f"seal {object_key} is malformed") from exc
-        seal = cls(**fields)
+        seal = cls(**fields, heads=heads)
         if not isinstance(signature, str) or not hmac.compare_digest(
             signature, seal.signature(key)
         ):
             raise SealError(f"seal {object_key} is not signed with the audit seal key: forged")
         if not isinstance(seal.seq, int) or object_key != seal_object_key(seal.seq):
             raise SealError(f"seal {object_key} names row {seal.seq}: a copy of another seal")
-        if not is_hex64(seal.row_hash):
+        if not is_hex64(seal.row_hash) or not all(is_hex64(h) for _p, h in heads.values()):
             raise SealError(f"seal {object_key} holds a malformed hash")
         return seal
 

@@ -1,0 +1,41 @@
+"""one audit chain per writer stripe
+
+Revision ID: 0008
+Revises: 0007
+Created: 2026-12-03
+
+``audit.decisions.chain_id`` and ``chain_seq`` (revision 0001 makes them on a fresh
+database), their unique index, and on Postgres the sequence that numbers rows without a
+global lock (``sql/queries/audit_chains.postgresql.sql``). Rows written before it keep no
+chain: they stay the one chain they were, ordered by ``seq``.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from sqlalchemy import inspect, text
+
+from credit_risk.db import schema
+from credit_risk.db.migrations import run_sql
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
+    if "chain_id" not in have:
+        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN chain_id VARCHAR(16)"))
+    if "chain_seq" not in have:
+        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN chain_seq BIGINT"))
+    index = next(i for i in schema.decisions_audit.indexes if i.name == "uq_decisions_chain_seq")
+    index.create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        run_sql(conn, "audit_chains")
+
+
+def downgrade() -> None:
+    """Nothing: the audit trail is append-only, and its chained rows keep their places."""
