@@ -337,7 +337,7 @@ class AuditTrail:
             row_hash=digest,
             sealed_at=datetime.now(UTC).isoformat(timespec="microseconds"),
             reason=reason,
-            heads={c: (pos, h) for c, (_s, pos, h) in head.items()},
+            heads=dict(head),
         )
 
     def rows(
@@ -490,15 +490,17 @@ class _Walk:
             if position < chain.expected:
                 return seq, f"a row repeats place {position}{where}: inserted"
             missing = _missing(chain.expected, position - 1)
-            after = chain.last_seq + 1 if chain.last_seq else seq
-            return after, f"row(s) {missing}{where} are missing: deleted"
+            if chain.last_seq and len(self.chains) == 1:  # one chain: the gap is exact
+                return chain.last_seq + 1, f"row(s) {missing} are missing: deleted"
+            # several: the deleted rows' own numbers are gone; the row after the gap
+            return seq, f"row(s) {missing}{where} are missing before row {seq}: deleted"
         if row["prev_hash"] != chain.prev_hash:
             return chain.last_seq or seq, (
                 f"row {seq} does not chain to it: row {chain.last_seq} was changed and "
                 f"re-hashed (or row {seq} was rewritten)"
             )
         sealed = None if self.seal is None else self.seal.chain_heads().get(name)
-        if sealed is not None and position == sealed[0] and row["row_hash"] != sealed[1]:
+        if sealed is not None and position == sealed[1] and row["row_hash"] != sealed[2]:
             return seq, "its hash differs from the seal recorded earlier: rewritten"
         if self.anchor is not None and seq == self.anchor[0]:
             self.anchor_seen = True
@@ -526,12 +528,15 @@ class _Walk:
     def missing_tail(self) -> tuple[int, str] | None:
         """The first row a seal or anchor names beyond the end of its chain."""
         if self.seal is not None:
-            for name, (position, _digest) in sorted(self.seal.chain_heads().items()):
+            for name, (seq, position, _digest) in sorted(self.seal.chain_heads().items()):
                 chain = self.chains.get(name, _Chain())
                 if position >= chain.expected:
                     where = "" if name == LEGACY_CHAIN else f" of chain {name}"
                     missing = _missing(chain.expected, position)
-                    return chain.last_seq + 1, (
+                    # One chain: the first removed row follows its last; several: the
+                    # sealed head is one row certainly removed.
+                    first = chain.last_seq + 1 if len(self.chains) <= 1 else seq
+                    return first, (
                         f"the chain{where} ends at row {chain.expected - 1} but the seal "
                         f"names row {position}: row(s) {missing}{where} were removed from "
                         "the end"

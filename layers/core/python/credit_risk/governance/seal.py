@@ -59,22 +59,22 @@ LEGACY_CHAIN = ""
 @dataclass(frozen=True)
 class Seal:
     """The trail at ``sealed_at``: its newest row (``seq``, ``row_hash``) and every chain's
-    head, ``{chain: (position, row_hash)}``."""
+    head, ``{chain: (seq, position, row_hash)}``."""
 
     seq: int
     row_hash: str
     sealed_at: str
     reason: str
-    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
-    def chain_heads(self) -> dict[str, tuple[int, str]]:
+    def chain_heads(self) -> dict[str, tuple[int, int, str]]:
         """Every chain's head; a seal from before chains names the one chain there was."""
-        return self.heads or {LEGACY_CHAIN: (self.seq, self.row_hash)}
+        return self.heads or {LEGACY_CHAIN: (self.seq, self.seq, self.row_hash)}
 
     def _fields(self) -> dict[str, Any]:
         fields = asdict(self)
         if self.heads:
-            fields["heads"] = {c: [p, h] for c, (p, h) in sorted(self.heads.items())}
+            fields["heads"] = {c: [s, p, h] for c, (s, p, h) in sorted(self.heads.items())}
         else:  # a seal as written before chains: signed without the field
             del fields["heads"]
         return fields
@@ -96,8 +96,8 @@ class Seal:
             raw = json.loads(document)
             fields = {name: raw[name] for name in ("seq", "row_hash", "sealed_at", "reason")}
             heads = {
-                str(chain): (int(pos), str(digest))
-                for chain, (pos, digest) in dict(raw.get("heads") or {}).items()
+                str(chain): (int(seq), int(pos), str(digest))
+                for chain, (seq, pos, digest) in dict(raw.get("heads") or {}).items()
             }
             signature = raw["signature"]
         except (ValueError, TypeError, KeyError) as exc:
@@ -109,7 +109,7 @@ class Seal:
             raise SealError(f"seal {object_key} is not signed with the audit seal key: forged")
         if not isinstance(seal.seq, int) or object_key != seal_object_key(seal.seq):
             raise SealError(f"seal {object_key} names row {seal.seq}: a copy of another seal")
-        if not is_hex64(seal.row_hash) or not all(is_hex64(h) for _p, h in heads.values()):
+        if not is_hex64(seal.row_hash) or not all(is_hex64(h) for _s, _p, h in heads.values()):
             raise SealError(f"seal {object_key} holds a malformed hash")
         return seal
 

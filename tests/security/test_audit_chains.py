@@ -1,0 +1,207 @@
+"""The audit trail is many chains, so API containers do not queue for one lock, and
+tampering with any chain is still named: every chain's head is in one signed seal."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from sqlalchemy import delete, insert, text
+
+from credit_risk.adapters.aws import ObjectStore
+from credit_risk.db import schema
+from credit_risk.db.engine import get_engine, is_postgres
+from credit_risk.db.migrations import migrate
+from credit_risk.governance.audit import (
+    GENESIS,
+    AuditRecord,
+    AuditTrail,
+    canonical_json,
+    row_hash,
+    verify_audit,
+)
+from credit_risk.governance.seal import Seal, SealStore, row_mac, seal_object_key
+
+KEY = b"audit-seal-key"
+BUCKET = "seals"
+T = schema.decisions_audit
+
+
+@pytest.fixture
+def seals() -> Iterator[SealStore]:
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        yield SealStore(ObjectStore(), BUCKET, KEY)
+
+
+def _record(n: int) -> AuditRecord:
+    return AuditRecord("ops@tests", "scorer", f"r{n}", "predict", "a" * 64, {"n": n})
+
+
+def _unguard(conn: Any) -> None:
+    if is_postgres(conn.engine):
+        conn.execute(text("ALTER TABLE audit.decisions DISABLE TRIGGER USER"))
+    else:
+        conn.execute(text("DROP TRIGGER audit.decisions_no_update"))
+        conn.execute(text("DROP TRIGGER audit.decisions_no_delete"))
+
+
+def _two_writers(database_url: str, seals: SealStore) -> tuple[Any, AuditTrail, AuditTrail]:
+    """Two containers on chains 3 and 7 appending in turn (rows 1-6), then sealed."""
+    engine = get_engine(database_url)
+    migrate(engine)
+    a = AuditTrail(engine, key=KEY, seals=seals, chain=3)
+    b = AuditTrail(engine, key=KEY, seals=seals, chain=7)
+    for n in range(6):
+        (a if n % 2 == 0 else b).record(_record(n))
+    a.seal_head()
+    return engine, a, b
+
+
+def test_writers_on_two_chains_verify_intact_and_one_seal_names_both_heads(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN two writers that appended in turn
+    engine, a, b = _two_writers(database_url, seals)
+
+    # THEN each chain numbers its own rows, the seal names both heads, and it verifies
+    heads = a.heads()
+    assert {c: pos for c, (_seq, pos, _h) in heads.items()} == {"c03": 3, "c07": 3}
+    latest = seals.latest()
+    assert latest is not None and latest.seq == 6
+    assert latest.heads == heads
+    report = verify_audit(engine, key=KEY, seals=seals)
+    assert report.ok and report.rows == 6 and report.chains == 2, str(report)
+    assert "in 2 chains" in str(report)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "bad_row", "says"),
+    [
+        # the last row of chain c03 (row 5), not the last of the trail (row 6)
+        (lambda c: c.execute(delete(T).where(T.c.seq == 5)), 5, "of chain c03 were removed"),
+        # a middle row of chain c07: named by the row after the gap
+        (
+            lambda c: c.execute(delete(T).where(T.c.seq == 4)),
+            6,
+            "row(s) 2 of chain c07 are missing before row 6",
+        ),
+        # a row moved to the other chain's next place, re-hashed
+        (
+            lambda c: c.execute(
+                text("UPDATE audit.decisions SET chain_id = 'c07', chain_seq = 4 WHERE seq = 5")
+            ),
+            5,
+            "",
+        ),
+    ],
+)
+def test_tampering_with_one_chain_is_named_against_the_seal(
+    database_url: str, seals: SealStore, tamper: Any, bad_row: int, says: str
+) -> None:
+    # GIVEN two sealed chains, and a database user who lifts the guard
+    engine, _a, _b = _two_writers(database_url, seals)
+    with engine.begin() as conn:
+        _unguard(conn)
+        tamper(conn)
+
+    # WHEN the trail is verified against the newest seal
+    report = verify_audit(engine, key=KEY, seals=seals)
+
+    # THEN it is broken at the row, naming the chain
+    assert not report.ok
+    assert report.first_bad_seq == bad_row, str(report)
+    assert says in str(report)
+
+
+def test_rows_from_before_chains_stay_one_chain_under_an_old_seal(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN three rows as the trail wrote them before chains (no chain, hashed without
+    # one) and sealed the old way
+    engine = get_engine(database_url)
+    migrate(engine)
+    prev = GENESIS
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            row: dict[str, Any] = {
+                "seq": seq,
+                "at": datetime.now(UTC),
+                "caller": "ops@tests",
+                "role": "admin",
+                "request_id": f"old{seq}",
+                "action": "promote",
+                "customer_key": None,
+                "model_version": None,
+                "artifact_sha256": None,
+                "input_sha256": "b" * 64,
+                "output": canonical_json({}),
+                "prev_hash": prev,
+            }
+            row["row_hash"] = prev = row_hash(row)
+            row["row_mac"] = row_mac(KEY, row["row_hash"])
+            conn.execute(insert(T), row)
+    if is_postgres(engine):  # as revision 0008 leaves it: the sequence after the rows
+        with engine.begin() as conn:
+            conn.execute(text("SELECT setval('audit.decisions_seq', 3)"))
+    old_seal = Seal(seq=3, row_hash=prev, sealed_at="2026-01-01T00:00:00", reason="rows")
+    seals.store.put(BUCKET, seal_object_key(3), old_seal.signed(KEY))
+    assert verify_audit(engine, key=KEY, seals=seals).ok
+
+    # WHEN a writer on a chain appends after them, and the heads are sealed
+    trail = AuditTrail(engine, key=KEY, seals=seals, chain=0)
+    trail.record(_record(1))
+    trail.seal_head()
+
+    # THEN the seal names both the old chain and the new one, and the trail verifies
+    latest = seals.latest()
+    assert latest is not None and set(latest.heads) == {"", "c00"}
+    assert latest.heads[""] == (3, 3, prev)
+    assert verify_audit(engine, key=KEY, seals=seals).ok
+    # AND a deleted old row is still named
+    with engine.begin() as conn:
+        _unguard(conn)
+        conn.execute(delete(T).where(T.c.seq == 2))
+    report = verify_audit(engine, key=KEY, seals=seals)
+    assert not report.ok and report.first_bad_seq == 2, str(report)
+
+
+@pytest.mark.postgres
+def test_a_writer_on_another_chain_does_not_wait_for_an_open_append(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the advisory locks are Postgres's")
+    # GIVEN a container whose append to chain 1 is still in its transaction
+    engine = get_engine(database_url)
+    migrate(engine)
+    holder = engine.connect()
+    holder.begin()
+    AuditTrail(engine, key=KEY, chain=1).append(holder, _record(0))
+    try:
+        # WHEN a container on chain 2 appends, THEN it commits at once
+        started = time.monotonic()
+        AuditTrail(engine, key=KEY, chain=2).record(_record(1))
+        assert time.monotonic() - started < 2.0
+
+        # AND one on the same chain waits for the first to commit (it would chain to it)
+        done = threading.Event()
+
+        def same_chain() -> None:
+            AuditTrail(engine, key=KEY, chain=1).record(_record(2))
+            done.set()
+
+        waiter = threading.Thread(target=same_chain)
+        waiter.start()
+        assert not done.wait(1.0)
+        holder.commit()
+        assert done.wait(10.0)
+        waiter.join()
+    finally:
+        holder.close()
+    rows = {r["request_id"]: r for r in AuditTrail(engine, chain=0).rows()}
+    assert rows["r2"]["chain_seq"] == 2 and rows["r2"]["prev_hash"] == rows["r0"]["row_hash"]
