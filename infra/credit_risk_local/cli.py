@@ -198,9 +198,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.step("Portfolio monitoring (ran after scoring, as the pipeline does)")
         _demo_dashboard(cloud, console, local_dir)
 
-        console.step("Scoring a customer through the API (POST /api/predict)")
-        customer = str(recent.iloc[0]["customer_id"])
-        _demo_api_call(cloud, console, customer, float(recent.iloc[0]["loan_amount"]))
+        console.step("Scoring customer 123 through the API (POST /api/predict, as the README)")
+        _demo_api_call(cloud, console, SEED_EXAMPLE)
 
     console.step(f"Done in {console.elapsed():.0f} s. Where to look next:")
     console.block(
@@ -279,7 +278,11 @@ def _demo_dashboard(cloud: Any, console: Console, local_dir: Path) -> None:
     console.info(f"dashboard: file://{path}  (also s3://{cloud.artifacts_bucket}/dashboards/)")
 
 
-def _demo_api_call(cloud: Any, console: Console, customer: str, amount: float) -> None:
+SEED_EXAMPLE: dict[str, Any] = {"customer_id": 123, "loan_amount": 50000}
+"""The README's (and the seed document's) example request; the demo's data holds 123."""
+
+
+def _demo_api_call(cloud: Any, console: Console, body: dict[str, Any]) -> None:
     """Call the real Chalice app in-process, as API Gateway would."""
     try:
         app = cloud.dispatcher.handler_for("ApiFunction")
@@ -290,7 +293,6 @@ def _demo_api_call(cloud: Any, console: Console, customer: str, amount: float) -
         console.info(f"API not available yet: {exc}")
         return
     token = demo_token(cloud, role="scorer")
-    body = {"customer_id": customer, "loan_amount": round(amount * 1.5, 2)}
     with Client(app) as client:
         response = client.http.post(
             "/api/predict",

@@ -96,10 +96,16 @@ def metrics_table(result: Any) -> str:
         marker = " *" if name == result.best else ""
         rows.append([name + marker, *(f"{m[c]:.4f}" for c in COLUMNS), cv_text])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
         for r in rows
     )
+    notes = [
+        f"{name}: {c.metrics['cv']['auc_note']}"
+        for name, c in result.candidates.items()
+        if c.metrics.get("cv", {}).get("auc_note")
+    ]
+    return "\n".join([table, *notes])
 
 
 def train_offline(args: argparse.Namespace) -> int:

@@ -277,6 +277,28 @@ def test_a_fixed_cutoff_is_used_as_configured(contract: Contract, data: Data):
     assert fitted.cutoff == 0.3
 
 
+def test_isotonic_calibration_says_why_its_cv_auc_is_below_the_searchs(
+    contract: Contract, data: Data
+) -> None:
+    # GIVEN a candidate calibrated with isotonic regression (a step function of the score)
+    config = small_config("lr", "logistic_regression", ["none"], C=1.0, max_iter=2000)
+    config["calibration"] = "isotonic"
+    said: list[str] = []
+    fitted = train_one(
+        contract, "lr", data.X, data.y, data.dates, config=config, cv=(2, 1), progress=said.append
+    )
+
+    # THEN the search's CV AUC (of the scores) is kept beside the calibrated one, the
+    # calibrated one is not above it (steps only tie loans, never reorder them), and the
+    # difference is explained in the metrics and in the training log
+    cv = fitted.metrics["cv"]
+    assert cv["search_auc"]["mean"] == pytest.approx(fitted.search[0]["cv_auc_mean"])
+    assert cv["auc"]["mean"] <= cv["search_auc"]["mean"] + 1e-9
+    assert "ties" in cv["auc_note"] and "isotonic" in cv["auc_note"]
+    assert any("share a PD" in line for line in said)
+    json.dumps(fitted.metrics)
+
+
 # --------------------------------------------------------------------------- config
 
 

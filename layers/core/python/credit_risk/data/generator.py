@@ -226,7 +226,9 @@ def generate(
     customers = _draw_customers(rng, n_customers, cust_first_date)
     applications, risk = _draw_applications(rng, n, app_date, cust, customers)
     applications.insert(0, "application_id", _prefixed("A", np.arange(1, n + 1), 8))
-    applications.insert(1, "customer_id", _prefixed("C", cust + 1, 7))
+    # Customer numbers as a lender's core system issues them: 1, 2, … (the seed's own example
+    # scores customer 123, which the demo's data holds).
+    applications.insert(1, "customer_id", _as_text(cust + 1))
     true_pd = _sigmoid(risk + _calibrated_intercept(risk, TARGET_DEFAULT_RATE))
 
     outcomes = _draw_outcomes(rng, app_date, true_pd, observed_until)

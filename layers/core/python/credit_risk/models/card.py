@@ -203,6 +203,8 @@ def _metrics_table(metrics: Mapping[str, Any], cv: Mapping[str, Any] | None) -> 
         folds = max((_cv_summary(cv, k)[2] for k, *_ in _METRICS), default=0)
         if folds:
             note = f'<p class="note">Cross-validation over {folds} folds.</p>'
+        if cv.get("auc_note"):
+            note += f'<p class="note">{_e(str(cv["auc_note"]))}.</p>'
     table = f'<table class="metrics"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
     return _section("metrics", "Metrics", table + note)
 

@@ -470,7 +470,12 @@ def _finish(
         "default_rate": float(np.mean(y_tr)),
         "holdout_kind": problem.split.kind,
         "feature_importance": importance,
-        "cv": {"folds": problem.folds, "repeats": problem.repeats, **cv_metrics},
+        "cv": {
+            "folds": problem.folds,
+            "repeats": problem.repeats,
+            **cv_metrics,
+            **_search_auc(chosen.run, cv_metrics, method),
+        },
     }
     if problem.split.first_holdout_date is not None:
         metrics["first_holdout_date"] = problem.split.first_holdout_date
@@ -481,6 +486,8 @@ def _finish(
         "cutoff": cutoff,
         "seed": seed,
     }
+    if "auc_note" in metrics["cv"]:
+        say(f"[{name}] {metrics['cv']['auc_note']}")
     seconds = time.perf_counter() - started
     say(
         f"[{name}] holdout AUC {holdout['auc']:.4f}, Brier {holdout['brier']:.4f}, "
@@ -588,6 +595,31 @@ def _cv_metrics(
         calibration = fit_calibration(margins[others], y[others], method, seed=seed)
         per_fold.append(m.headline_metrics(y[valid_idx], calibration(margins[valid_idx]), cutoff))
     return m.summarise_folds(per_fold)
+
+
+def _search_auc(
+    run: _CvRun, cv_metrics: Mapping[str, Mapping[str, float]], method: str
+) -> dict[str, Any]:
+    """The search's CV AUC (of the uncalibrated margins) beside the calibrated one, and why
+    they differ when they do: a calibration map is monotone, so it never reorders loans,
+    but isotonic calibration is a step function, and loans whose margins fall in one step
+    share one PD. AUC counts a tie as half right, so the calibrated AUC is lower by the
+    pairs it tied; the ranking the search chose is the same."""
+    search = {"mean": run.auc_mean, "std": run.auc_std, "n": len(run.fold_auc)}
+    calibrated = cv_metrics.get("auc", {}).get("mean")
+    out: dict[str, Any] = {"search_auc": search}
+    if calibrated is not None and abs(float(calibrated) - run.auc_mean) >= 5e-5:
+        out["auc_note"] = (
+            f"CV AUC {float(calibrated):.4f} after {method} calibration against "
+            f"{run.auc_mean:.4f} in the search: "
+            + (
+                "isotonic PDs are steps, so loans in one step share a PD and count as ties "
+                "(half a correct pair each); the order of the loans is unchanged"
+                if method == "isotonic"
+                else "each fold is calibrated by a map fitted on the other folds"
+            )
+        )
+    return out
 
 
 # --- helpers -----------------------------------------------------------------------------
