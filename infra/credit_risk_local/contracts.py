@@ -37,6 +37,14 @@ _TARGET_NAMES = re.compile(
     r"^(default(ed)?|target|bad|label|y|class|charged_off|delinquent|risk|status)$",
     re.IGNORECASE,
 )
+_OBSERVED_NAMES = re.compile(
+    r"observ|last_seen|as_of|snapshot|last_(update|activity|checked)|reported", re.IGNORECASE
+)
+# Columns a file may carry that are only known after the loan's outcome (a charge-off date,
+# recoveries): with one file, they belong to the outcomes, never to the features.
+_AFTER_OUTCOME_NAMES = re.compile(
+    r"charge.?off|written.?off|write.?off|recover|loss|closed|settle|default", re.IGNORECASE
+)
 _POSITIVE_GUESSES = ("1", "bad", "default", "defaulted", "yes", "true", "charged_off", "y")
 
 
@@ -106,6 +114,52 @@ def _pick(columns: dict[str, dict[str, Any]], pattern: re.Pattern[str], **want: 
     return None
 
 
+_TERM_NAMES = re.compile(r"amount|principal|financed|term|duration|months|rate|apr", re.IGNORECASE)
+
+
+def _loan_terms(
+    app_columns: dict[str, dict[str, Any]], amounts: list[str], decide: dict[str, str]
+) -> list[str]:
+    """The application's numeric terms of the loan itself (amount, term, rate): what a
+    predict for a customer on file may set for the new loan."""
+    terms = [*amounts[:1]] + [
+        n
+        for n, s in app_columns.items()
+        if n not in amounts[:1]
+        and s.get("feature")
+        and s["type"] in ("integer", "float")
+        and _TERM_NAMES.search(n)
+    ]
+    if terms:
+        decide["loan_terms"] = (
+            f"guessed {', '.join(terms)} as the loan's own terms (what a predict for a "
+            "customer on file may set); keep only what the new loan decides"
+        )
+    return terms
+
+
+def _window_months(
+    frames: list[pd.DataFrame], event: str, observed: str, decide: dict[str, str]
+) -> int:
+    """The outcome window a loan is observed for: the commonest whole number of months
+    from its event date to its observation date, when one file holds both (12 else)."""
+    both = next((f for f in frames if event in f.columns and observed in f.columns), None)
+    if both is not None:
+        start = pd.to_datetime(both[event], errors="coerce")
+        seen = pd.to_datetime(both[observed], errors="coerce")
+        months = ((seen.dt.year - start.dt.year) * 12 + seen.dt.month - start.dt.month).dropna()
+        months = months[(months >= 1) & (months <= 60)]
+        if len(months):
+            window = int(months.mode().iloc[0])
+            decide["window_months"] = (
+                f"{window}: the commonest months from {event} to {observed}; set the "
+                "performance window your default definition uses"
+            )
+            return window
+    decide["window_months"] = "12 assumed: set the performance window your default definition uses"
+    return 12
+
+
 def draft(
     frames: list[pd.DataFrame], *, name: str, target: str | None, positive: list[str] | None
 ) -> str:
@@ -160,15 +214,32 @@ def draft(
         decide["event_date"] = "no date column found: add the application date to the files"
     observed = "observation_date"
     if observed not in columns:
-        decide["maturity"] = (
-            "no observation date: add the date each loan was last observed to the outcomes "
-            "(or set maturity.observed_until to the event date for outcomes already final)"
-        )
+        seen = _pick({n: columns[n] for n in dates if n != event}, _OBSERVED_NAMES)
+        if seen is not None:
+            observed = seen
+            decide["maturity"] = (
+                f"guessed '{seen}' as the date each loan was last observed (a loan counts "
+                "once its outcome window has passed by then)"
+            )
+        else:
+            decide["maturity"] = (
+                "no observation date: add the date each loan was last observed to the "
+                "outcomes (or set maturity.observed_until to the event date for outcomes "
+                "already final)"
+            )
     keys = {ident, customer, event, target, observed}
     # With separate files, the target's file holds the outcomes; with one, every other
-    # column is an application column.
+    # column is an application column, except those only known after the outcome.
+    after = {n for n in columns if n not in keys and _AFTER_OUTCOME_NAMES.search(n)}
+    if len(frames) == 1 and after:
+        decide["outcome columns"] = (
+            f"{', '.join(sorted(after))} look known only after the outcome: drafted as "
+            "outcome columns, never features; move any that an application carries"
+        )
     outcome_only = (
-        {str(c) for c in home[target].columns} - {ident} if len(frames) > 1 else {target, observed}
+        {str(c) for c in home[target].columns} - {ident}
+        if len(frames) > 1
+        else {target, observed} | after
     )
     outcome_extra = {
         n: {**columns[n], "known_at_application": False}
@@ -207,9 +278,10 @@ def draft(
                 ),
             },
         },
+        "loan_terms": _loan_terms(app_columns, numeric_amounts, decide),
         "maturity": {
             "observed_until": observed if observed in columns else event,
-            "window_months": 12,
+            "window_months": _window_months(frames, event, observed, decide),
         },
     }
     if observed not in columns:
