@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -526,7 +527,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
     """Draft a contract from files, or check files against one, before any load."""
     from credit_risk.contract import load_contract
     from credit_risk.data.reading import read_raw
-    from credit_risk_local.contracts import check, draft
+    from credit_risk_local.contracts import check, draft, prepared
 
     if args.action == "draft":
         frames = [read_raw(Path(f).read_bytes(), Path(f).name) for f in args.files]
@@ -536,6 +537,19 @@ def cmd_contract(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if args.prepared:
+            if len(frames) != 1:
+                print(
+                    "error: --prepared takes one file (applications and outcomes)", file=sys.stderr
+                )
+                return 2
+            ready = prepared(frames[0], text, args.as_of or date.today().isoformat())
+            if ready is None:
+                print(f"{args.files[0]} has an id and a date already: nothing to prepare")
+            else:
+                ready.to_csv(args.prepared, index=False)
+                added = [c for c in ready.columns if c not in frames[0].columns]
+                print(f"wrote {args.prepared}: {args.files[0]} with {', '.join(added)} added")
         if args.out:
             Path(args.out).write_text(text)
             print(f"wrote {args.out}: check each DECIDE, then ./run contract check {args.out} FILE")
@@ -803,6 +817,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", help="draft: the contract's name (default: the file's)")
     p.add_argument("--out", help="draft: write the contract here (default: print it)")
+    p.add_argument(
+        "--prepared",
+        help="draft: also write the file with what it lacks added (row numbers as the id, "
+        "--as-of as every row's date) for a file without them",
+    )
+    p.add_argument("--as-of", help="draft --prepared: the date of rows without one (today)")
 
     p = add("migrate", cmd_migrate, "bring a database to this code's schema (advisory-locked)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default: the embedded SQLite)")

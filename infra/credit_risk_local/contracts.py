@@ -34,7 +34,9 @@ _ID_NAMES = re.compile(r"(^|_)(id|ref|reference|number|no|key)$", re.IGNORECASE)
 _CUSTOMER_NAMES = re.compile(r"customer|client|borrower|member|applicant", re.IGNORECASE)
 _DATE_NAMES = re.compile(r"date|start|opened|applied|created", re.IGNORECASE)
 _TARGET_NAMES = re.compile(
-    r"^(default(ed)?|target|bad|label|y|class|charged_off|delinquent|risk|status)$",
+    r"^(default(ed)?|target|bad|label|y|class|charged_off|delinquent|risk|status"
+    r"|creditability|credit_risk|loan_status|outcome|is_default|default_flag|bad_flag"
+    r"|good_bad|bad_good|flag)$",
     re.IGNORECASE,
 )
 _OBSERVED_NAMES = re.compile(
@@ -138,6 +140,19 @@ def _loan_terms(
     return terms
 
 
+def prepared(frame: pd.DataFrame, contract_yaml: str, as_of: str) -> pd.DataFrame | None:
+    """The file with what the drafted contract needs and it lacks: the row number as its
+    id, and ``as_of`` as every row's event date; None when it lacks neither."""
+    drafted = yaml.safe_load(contract_yaml)
+    apps = drafted["applications"]
+    out = frame.copy()
+    if apps["id"] not in out.columns:
+        out.insert(0, apps["id"], [str(i) for i in range(1, len(out) + 1)])
+    if apps["event_date"] not in out.columns:
+        out.insert(1, apps["event_date"], as_of)
+    return None if out.shape == frame.shape else out
+
+
 def _window_months(
     frames: list[pd.DataFrame], event: str, observed: str, decide: dict[str, str]
 ) -> int:
@@ -197,7 +212,10 @@ def draft(
     )
     if ident is None:
         ident = "row_id"
-        decide["id"] = "no column is unique: add one (each row's own reference) to the files"
+        decide["id"] = (
+            "no column is unique: add one (each row's own reference) to the files, or let "
+            "`contract draft --prepared OUT.csv` number the rows"
+        )
         columns = {"row_id": {"type": "string", "nullable": False, "unique": True}, **columns}
     else:
         columns[ident] = {"type": "string", "nullable": False, "unique": True}
@@ -211,7 +229,10 @@ def draft(
     if event is None:
         event = "application_date"
         columns[event] = {"type": "date", "nullable": False}
-        decide["event_date"] = "no date column found: add the application date to the files"
+        decide["event_date"] = (
+            "no date column found: add the application date to the files, or let "
+            "`contract draft --prepared OUT.csv --as-of DATE` give every row one date"
+        )
     observed = "observation_date"
     if observed not in columns:
         seen = _pick({n: columns[n] for n in dates if n != event}, _OBSERVED_NAMES)
@@ -223,9 +244,9 @@ def draft(
             )
         else:
             decide["maturity"] = (
-                "no observation date: add the date each loan was last observed to the "
-                "outcomes (or set maturity.observed_until to the event date for outcomes "
-                "already final)"
+                "no observation date: every outcome is taken as final (window_months: 0); "
+                "if loans were still running when the file was cut, add the date each loan "
+                "was last observed to the outcomes and set the window"
             )
     keys = {ident, customer, event, target, observed}
     # With separate files, the target's file holds the outcomes; with one, every other
@@ -281,7 +302,9 @@ def draft(
         "loan_terms": _loan_terms(app_columns, numeric_amounts, decide),
         "maturity": {
             "observed_until": observed if observed in columns else event,
-            "window_months": _window_months(frames, event, observed, decide),
+            "window_months": (
+                _window_months(frames, event, observed, decide) if observed in columns else 0
+            ),
         },
     }
     if observed not in columns:

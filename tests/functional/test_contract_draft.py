@@ -133,3 +133,33 @@ def test_from_files_with_a_good_bad_target_draft_check_and_train(
     )
     assert code == 0
     assert "logistic_regression" in capsys.readouterr().out
+
+
+def test_a_research_file_without_ids_or_dates_is_prepared_and_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN one file as research datasets come (the German credit data's shape): no id,
+    # no date, a good/bad target named "creditability", outcomes final as given
+    data = generate(1500, seed=7, as_of="2025-01-01")
+    frame = data.applications[["loan_amount", "loan_term_months", "annual_income"]].copy()
+    frame["purpose_text"] = data.applications["loan_purpose"]
+    frame["creditability"] = data.outcomes["defaulted"].map({1: "bad", 0: "good"})
+    raw = tmp_path / "research.csv"
+    frame.to_csv(raw, index=False)
+    contract, ready = tmp_path / "c.yaml", tmp_path / "ready.csv"
+
+    # WHEN a contract is drafted with a prepared copy of the file
+    args = ["contract", "draft", str(raw), "--out", str(contract), "--prepared", str(ready)]
+    assert cli.main([*args, "--as-of", "2024-06-30"]) == 0
+
+    # THEN the copy has row numbers as ids and the date, the outcomes are taken as final,
+    # and the file checks and trains with no other edit
+    drafted = yaml.safe_load(contract.read_text())
+    assert drafted["outcomes"]["target"] == "creditability"
+    assert drafted["outcomes"]["positive"] == ["bad"]
+    assert drafted["maturity"]["window_months"] == 0
+    assert "row_id, application_date added" in capsys.readouterr().out
+    assert cli.main(["contract", "check", str(contract), str(ready)]) == 0
+    train = ["train", "--applications", str(ready), "--outcomes", str(ready)]
+    assert cli.main([*train, "--contract", str(contract)]) == 0
+    assert "best by holdout AUC" in capsys.readouterr().out

@@ -149,12 +149,15 @@ class DerivedFeature(BaseModel):
 
 
 class Maturity(BaseModel):
-    """When an outcome counts as a label: once the loan was observed for the whole window."""
+    """When an outcome counts as a label: once the loan was observed for the whole window.
+
+    ``window_months: 0`` takes every outcome as final as given (a file cut after every
+    loan ended, such as a research dataset); ``observed_until`` is then the event date."""
 
     model_config = ConfigDict(extra="forbid")
 
     observed_until: str
-    window_months: int = Field(default=12, ge=1)
+    window_months: int = Field(default=12, ge=0)
 
 
 class Contract(BaseModel):
