@@ -702,12 +702,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not versions:
         print("no model versions yet; run `credit-risk train-now`")
         return 0
-    rows = [("version", "candidate", "status", "holdout AUC", "reason")]
+    rows = [("version", "candidate", "status", "holdout AUC (95% CI)", "reason")]
     for v in versions:
-        auc = v.metrics.get("auc")
-        rows.append(
-            (v.version, v.candidate, v.status, "" if auc is None else f"{auc:.4f}", v.reason or "")
-        )
+        auc, ci = v.metrics.get("auc"), v.metrics.get("auc_ci95")
+        shown = "" if auc is None else f"{auc:.4f}"
+        if auc is not None and isinstance(ci, list) and len(ci) == 2:
+            shown += f" ({ci[0]:.3f}-{ci[1]:.3f})"
+        rows.append((v.version, v.candidate, v.status, shown, v.reason or ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:4])) + "  " + row[4])

@@ -319,3 +319,17 @@ def test_class_weight_on_xgboost_is_a_configuration_error():
 def test_unknown_candidate_is_a_configuration_error(contract: Contract, data: Data):
     with pytest.raises(ConfigurationError, match="unknown candidate 'svm'"):
         train_one(contract, "svm", data.X, data.y, data.dates)
+
+
+def test_holdout_auc_has_a_delong_interval_and_the_best_is_tested_against_each_other(
+    result: TrainingResult,
+) -> None:
+    # THEN every candidate's holdout AUC carries its 95% interval, around it
+    for candidate in result.candidates.values():
+        low, high = candidate.metrics["auc_ci95"]
+        assert low < candidate.metrics["auc"] < high and high - low < 0.2
+    # AND the best is compared with each other candidate on the same holdout rows
+    tests = result.champion.metrics["paired_tests"]
+    assert set(tests) == set(result.candidates) - {result.best}
+    for test in tests.values():
+        assert test["difference"] >= 0 and 0 <= test["p_value"] <= 1

@@ -190,7 +190,11 @@ def _metrics_table(metrics: Mapping[str, Any], cv: Mapping[str, Any] | None) -> 
     head += "<th>Meaning</th></tr>"
     rows = []
     for key, label, style, meaning in _METRICS:
-        row = f'<tr><th>{_e(label)}</th><td class="num">{_e(_fmt(metrics.get(key), style))}</td>'
+        value = _fmt(metrics.get(key), style)
+        ci = metrics.get(f"{key}_ci95")
+        if isinstance(ci, list) and len(ci) == 2:
+            value += f" (95% CI {_fmt(ci[0], style)}-{_fmt(ci[1], style)})"
+        row = f'<tr><th>{_e(label)}</th><td class="num">{_e(value)}</td>'
         if cv:
             mean, spread, _ = _cv_summary(cv, key)
             cell = _fmt(mean, style)

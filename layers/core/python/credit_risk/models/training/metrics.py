@@ -126,12 +126,67 @@ def headline_metrics(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, 
     }
 
 
+def _midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank."""
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(values, method="average"), dtype=np.float64)
+
+
+def delong(y: np.ndarray, *scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs of ``scores`` on the same rows and their covariance, by DeLong's method (the
+    fast algorithm of Sun and Xu, 2014)."""
+    y = np.asarray(y).astype(bool)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError("an AUC needs defaults and non-defaults")
+    aucs, v01, v10 = [], [], []
+    for score in scores:
+        score = np.asarray(score, dtype=np.float64)
+        pos, neg = score[y], score[~y]
+        ranks = _midranks(np.concatenate([pos, neg]))
+        in_pos, in_neg = _midranks(pos), _midranks(neg)
+        auc = (ranks[:positives].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+        aucs.append(auc)
+        v10.append((ranks[:positives] - in_pos) / negatives)
+        v01.append(1.0 - (ranks[positives:] - in_neg) / positives)
+    s10 = np.atleast_2d(np.cov(np.array(v10)))
+    s01 = np.atleast_2d(np.cov(np.array(v01)))
+    return np.array(aucs), s10 / positives + s01 / negatives
+
+
+def auc_interval(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> list[float]:
+    """The AUC's confidence interval (DeLong's variance, normal approximation), clipped
+    to [0, 1]."""
+    from scipy.stats import norm
+
+    auc, cov = delong(y, score)
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(max(cov[0, 0], 0.0)))
+    return [max(0.0, float(auc[0]) - half), min(1.0, float(auc[0]) + half)]
+
+
+def paired_auc_test(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """DeLong's paired test of two scores' AUCs on the same rows: the difference (a - b),
+    its z statistic and the two-sided p-value."""
+    from scipy.stats import norm
+
+    auc, cov = delong(y, a, b)
+    variance = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    difference = float(auc[0] - auc[1])
+    if variance <= 0:
+        return {"difference": difference, "z": 0.0, "p_value": 1.0}
+    z = difference / np.sqrt(variance)
+    return {"difference": difference, "z": float(z), "p_value": float(2 * norm.sf(abs(z)))}
+
+
 def evaluate(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, Any]:
-    """Every holdout figure: headline metrics, confusion, calibration, ROC, distribution."""
+    """Every holdout figure: headline metrics with the AUC's 95% confidence interval,
+    confusion, calibration, ROC, distribution."""
     y = np.asarray(y, dtype=np.int64)
     pd = np.asarray(pd, dtype=np.float64)
     return {
         **headline_metrics(y, pd, cutoff),
+        "auc_ci95": auc_interval(y, pd),
         "cutoff": float(cutoff),
         "mean_pd": float(np.mean(pd)),
         "confusion_matrix": confusion(y, pd, cutoff),

@@ -240,12 +240,37 @@ def train_candidates(
             contract, name, cfg, X, y_arr, split, seed=seed, cv=cv, say=say
         )
     best = choose_best(fitted)
+    _paired_tests(fitted, best, X.iloc[split.holdout], y_arr[split.holdout], say)
     seconds = time.perf_counter() - started
+    low, high = fitted[best].metrics["auc_ci95"]
     say(
-        f"best: {best} (holdout AUC {fitted[best].metrics['auc']:.4f}); "
-        f"all candidates in {seconds:.1f} s"
+        f"best: {best} (holdout AUC {fitted[best].metrics['auc']:.4f}, 95% CI "
+        f"{low:.3f}-{high:.3f}); all candidates in {seconds:.1f} s"
     )
     return TrainingResult(candidates=fitted, best=best, split=split, seconds=seconds)
+
+
+def _paired_tests(
+    fitted: Mapping[str, FittedCandidate],
+    best: str,
+    X_ho: pd.DataFrame,
+    y_ho: np.ndarray,
+    say: Callable[[str], None],
+) -> None:
+    """DeLong's paired test of the best candidate's holdout AUC against each other's, on
+    the same rows, kept in the best's metrics (``paired_tests``) and said."""
+    scores = {n: c.model.predict_proba(X_ho)[:, 1] for n, c in fitted.items()}
+    tests = {}
+    for name in fitted:
+        if name == best:
+            continue
+        tests[name] = m.paired_auc_test(y_ho, scores[best], scores[name])
+        verdict = "significant" if tests[name]["p_value"] < 0.05 else "not significant"
+        say(
+            f"{best} vs {name}: holdout AUC {tests[name]['difference']:+.4f}, DeLong "
+            f"p = {tests[name]['p_value']:.3f} ({verdict} at 5%)"
+        )
+    fitted[best].metrics["paired_tests"] = tests
 
 
 def train_one(
