@@ -37,7 +37,8 @@ def file_format(key: str) -> str:
     )
 
 
-def _too_large(limit: int) -> FileUnreadableError:
+def too_large(limit: int) -> FileUnreadableError:
+    """The refusal of a file over ``limit`` bytes uncompressed."""
     return FileUnreadableError(
         f"file is larger than {limit:,} bytes uncompressed, the limit ingest reads "
         "(setting MAX_UNCOMPRESSED_BYTES); split it into smaller files"
@@ -55,7 +56,7 @@ def _decompress(body: bytes, limit: int) -> bytes:
             while chunk := stream.read(_INFLATE_CHUNK):
                 inflated += len(chunk)
                 if inflated > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
         out = io.BytesIO()
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
             shutil.copyfileobj(stream, out, _INFLATE_CHUNK)
@@ -149,7 +150,7 @@ def _read_parquet(body: bytes, limit: int) -> pd.DataFrame:
         meta = pq.ParquetFile(pa.BufferReader(body)).metadata
         expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if expanded > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         table = pq.read_table(pa.BufferReader(body))
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
@@ -167,7 +168,7 @@ def read_raw(body: bytes, key: str, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) 
     if not body:
         raise FileUnreadableError("file is empty")
     if fmt != "csv.gz" and len(body) > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large(max_bytes)
     if fmt == "parquet":
         frame = _read_parquet(body, max_bytes)
     else:
@@ -210,7 +211,7 @@ def _check_inflated_size(path: Path, limit: int) -> None:
             while chunk := stream.read(_INFLATE_CHUNK):
                 inflated += len(chunk)
                 if inflated > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise FileUnreadableError(
             f"gzip data is truncated or corrupt ({type(exc).__name__})"
@@ -366,10 +367,17 @@ def _parquet_batches(path: Path, limit: int, rows: int) -> Iterator[pa.RecordBat
             meta = parquet.metadata
             expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             if expanded > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             yield from parquet.iter_batches(batch_size=rows)
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
+
+
+def kept_bytes(max_bytes: int) -> int:
+    """How much of a landed object is worth keeping on disk to read it: a file longer
+    than this is refused as over ``max_bytes`` uncompressed whatever its format (gzip and
+    Parquet compression never make real data longer by this margin)."""
+    return max_bytes + max_bytes // 64 + 1024 * 1024
 
 
 def read_raw_parts(
@@ -395,7 +403,7 @@ def read_raw_parts(
     if size == 0:
         raise FileUnreadableError("file is empty")
     if fmt != "csv.gz" and size > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large(max_bytes)
     if fmt == "parquet":
         batches = _parquet_batches(path, max_bytes, rows)
     else:
