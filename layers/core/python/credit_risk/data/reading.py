@@ -183,9 +183,9 @@ def read_raw(body: bytes, key: str, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) 
 
 # --- Reading a landed file from disk, a part at a time -------------------------------
 
-PART_ROWS = 50_000
+PART_ROWS = 10_000
 """Rows in each part :func:`read_raw_parts` yields, unless told otherwise."""
-_BLOCK_BYTES = 8 * 1024 * 1024
+_BLOCK_BYTES = 1024 * 1024
 """Arrow's CSV block: a row (quoted newlines and all) must fit in one."""
 _HEAD_BYTES = 65536
 _HEADER_MAX = 1024 * 1024

@@ -108,6 +108,24 @@ def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.S
     return text, pd.Series(False, index=raw.index), ""
 
 
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in the sorted array ``sorted_unique`` (a binary search
+    each: no copy of the large array)."""
+    if not len(sorted_unique):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_unique, values)
+    return sorted_unique[np.minimum(at, len(sorted_unique) - 1)] == values
+
+
+def _merged(sorted_unique: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The sorted union of ``sorted_unique`` and ``values``, made with one copy of the
+    large array (a file's hashes grow part by part; re-sorting them all each time would
+    not keep up)."""
+    new = np.unique(values)
+    new = new[~_in_sorted(new, sorted_unique)]
+    return np.insert(sorted_unique, np.searchsorted(sorted_unique, new), new)
+
+
 def validate_frame(
     spec: DatasetSpec,
     raw: pd.DataFrame,
@@ -174,8 +192,8 @@ def validate_frame(
                 present = values.notna().to_numpy(dtype=bool)
                 hashes = pd.util.hash_array(values.astype("string").fillna("").to_numpy(object))
                 earlier = seen.get(name, np.empty(0, dtype=np.uint64))
-                dup |= pd.Series(np.isin(hashes, earlier) & present, index=values.index)
-                seen[name] = np.union1d(earlier, hashes[present])
+                dup |= pd.Series(_in_sorted(hashes, earlier) & present, index=values.index)
+                seen[name] = _merged(earlier, hashes[present])
             record(name, dup.fillna(False), "duplicate value in file")
         typed[name] = values
 
