@@ -69,7 +69,8 @@ def test_an_unclosed_quote_far_into_a_file_is_refused_naming_its_row(tmp_path: P
     reason = _refusal(tmp_path, body, "applications/file.csv", rows=10_000)
 
     # THEN the reason names the row and the likely cause, and quotes nothing
-    assert reason.startswith("malformed CSV at data row 60,001: a quoted value does not end")
+    assert reason.startswith("malformed CSV at data row 60,001: the row does not end within")
+    assert "an unclosed quote" in reason
     assert PLANTED not in reason
 
 

@@ -1,10 +1,12 @@
 """Ingestion: a landed S3 object becomes validated rows in staging, exactly once.
 
-The object is recorded by bucket/key/ETag (a repeated S3 event) and by sha256 (the same
-bytes under a new key), so neither loads anything twice. Good rows, the object's ledger
-row and the quarantine rows are written in one transaction; a file that cannot be read at
-all is copied to the quarantine prefix and recorded as rejected, and the pipeline
-execution still starts so the failure is visible where operators look.
+The object is streamed to a temporary file (hashed on the way) and read from there a part
+at a time, so memory stays bounded whatever its size. It is recorded by bucket/key/ETag (a
+repeated S3 event) and by sha256 (the same bytes under a new key), so neither loads
+anything twice. Good rows, the object's ledger row and the quarantine rows are written in
+one transaction; a file that cannot be read at all (even if that shows only part-way) is
+copied to the quarantine prefix and recorded as rejected, and the pipeline execution
+still starts so the failure is visible where operators look.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from credit_risk.contract import DATASETS, Contract
 from credit_risk.data.reading import (
     MAX_UNCOMPRESSED_BYTES,
     PART_ROWS,
+    file_format,
     kept_bytes,
     read_raw_parts,
     too_large,
@@ -292,11 +295,12 @@ class Ingestor:
     ) -> IngestResult:
         spec = self.contract.dataset(dataset)
         if not landed.complete:  # longer than any file under the limit: not kept on disk
-            return self._reject(
-                obj,
-                self._ledger(obj, dataset, batch_id, landed),
-                too_large(self.max_uncompressed_bytes),
-            )
+            try:
+                file_format(obj.key)  # an unsupported type is the first thing to say
+                refusal = too_large(self.max_uncompressed_bytes)
+            except FileUnreadableError as exc:
+                refusal = exc
+            return self._reject(obj, self._ledger(obj, dataset, batch_id, landed), refusal)
         parts = read_raw_parts(
             landed.path, obj.key, max_bytes=self.max_uncompressed_bytes, rows=self.part_rows
         )
@@ -312,9 +316,9 @@ class Ingestor:
                 extra={"batch_id": batch_id, "ignored_columns": [str(c) for c in ignored]},
             )
         try:
-            counts = self._load_parts(
-                obj, dataset, batch_id, landed, itertools.chain([first], parts), columns
-            )
+            every_part = itertools.chain([first], parts)
+            del first  # the chain holds the first part only until it is loaded
+            counts = self._load_parts(obj, dataset, batch_id, landed, every_part, columns)
         except FileUnreadableError as exc:
             # A row the reader refused part-way: the transaction holding the earlier parts
             # rolled back, so the file is rejected whole, as if refused at its first line.
@@ -354,7 +358,7 @@ class Ingestor:
         spec = self.contract.dataset(dataset)
         ledger = self._ledger(obj, dataset, batch_id, landed)
         ledger.update(status="loaded", rows_total=0, rows_loaded=0, rows_quarantined=0)
-        seen: dict[str, np.ndarray] = {}
+        seen: dict[str, list[np.ndarray]] = {}
         with (
             tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as bad_rows,
             self.engine.begin() as conn,

@@ -185,8 +185,9 @@ def read_raw(body: bytes, key: str, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) 
 
 PART_ROWS = 10_000
 """Rows in each part :func:`read_raw_parts` yields, unless told otherwise."""
-_BLOCK_BYTES = 1024 * 1024
-"""Arrow's CSV block: a row (quoted newlines and all) must fit in one."""
+_BLOCK_BYTES = 256 * 1024
+"""Arrow's CSV block: a row (quoted newlines and all) must fit in one. Arrow reads some
+dozens of blocks ahead, so this sets most of the reader's memory."""
 _HEAD_BYTES = 65536
 _HEADER_MAX = 1024 * 1024
 
@@ -265,10 +266,10 @@ def _stream_failure(path: Path, fmt: str, exc: Exception, rows_read: int) -> Fil
         return utf8
     if "straddl" in str(exc):
         # Arrow found no row end in a whole block: the first row after those it
-        # delivered starts a quoted value that runs on (or is longer than a block).
+        # delivered starts a quoted value that runs on, or is longer than a block.
         return FileUnreadableError(
-            f"malformed CSV at data row {rows_read + 1:,}: a quoted value does not end "
-            f"within {_BLOCK_BYTES:,} bytes (an unclosed quote)"
+            f"malformed CSV at data row {rows_read + 1:,}: the row does not end within "
+            f"{_BLOCK_BYTES:,} bytes (an unclosed quote, or a row longer than that)"
         )
     return _parse_failure(b"", exc, lambda echoed: _line_in_stream(_text_chunks(path, fmt), echoed))
 
