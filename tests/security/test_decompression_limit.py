@@ -4,13 +4,21 @@ with a reason while it is being inflated, never expanded whole."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
+import shutil
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import MetaData, func, select
 
-from credit_risk.data.reading import read_raw
+from credit_risk.adapters.aws import Downloaded, ObjectStore, spool_chunks
+from credit_risk.data.ingestion import Ingestor, LandedObject
+from credit_risk.data.reading import kept_bytes, read_raw, read_raw_parts
 from credit_risk.db import schema
 from credit_risk.errors import FileUnreadableError
 from credit_risk.runtime import get_runtime
@@ -46,6 +54,80 @@ def test_a_gzip_bomb_is_refused_at_the_limit_without_being_expanded() -> None:
     assert "larger than 8,388,608 bytes uncompressed" in refused.value.message
     assert "MAX_UNCOMPRESSED_BYTES" in refused.value.message
     assert peak < LIMIT // 2
+
+
+def test_a_gzip_bomb_landed_on_disk_is_refused_before_its_first_part(tmp_path: Path) -> None:
+    # GIVEN the same bomb, streamed to a file as ingestion lands it
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(_bomb(100 * 1024 * 1024))
+
+    # WHEN it is read a part at a time
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileUnreadableError) as refused:
+            next(read_raw_parts(path, "applications/bomb.csv.gz", max_bytes=LIMIT))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    # THEN it is refused before any part, with the same reason, in bounded memory
+    assert "larger than 8,388,608 bytes uncompressed" in refused.value.message
+    assert peak < LIMIT // 2
+
+
+@pytest.mark.integration
+def test_an_object_too_long_to_be_under_the_limit_is_refused_without_being_kept(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    # GIVEN a .csv.gz object of incompressible bytes longer than any file under the limit
+    body = gzip.compress(b"application_id\n" + os.urandom(kept_bytes(LIMIT)), 0)
+    source = tmp_path / "raw" / "applications" / "long.csv.gz"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(body)
+
+    # WHEN it is ingested with that limit
+    rt = get_runtime()
+    result = Ingestor(
+        engine=rt.engine,
+        contract=rt.contract,
+        store=cast(ObjectStore, _FolderStore(tmp_path)),
+        max_uncompressed_bytes=LIMIT,
+    ).ingest(LandedObject(bucket="raw", key="applications/long.csv.gz", etag="e1"))
+
+    # THEN it is rejected for its size, only the limit's worth was kept on disk, and its
+    # ledger row has the hash and size of all of it
+    assert result.status == "rejected"
+    assert "larger than 8,388,608 bytes uncompressed" in (result.error or "")
+    assert _FolderStore.kept == [kept_bytes(LIMIT)]
+    with rt.engine.connect() as conn:
+        row = conn.execute(select(schema.objects.c.sha256, schema.objects.c.size_bytes)).one()
+    assert (row.sha256, row.size_bytes) == (hashlib.sha256(body).hexdigest(), len(body))
+
+
+class _FolderStore:
+    """An object store over a local folder (bucket/key is a file path), streaming as S3."""
+
+    kept: list[int] = []
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        _FolderStore.kept = []
+
+    @contextmanager
+    def download(
+        self, bucket: str, key: str, version_id: str | None = None, *, keep_at_most: int | None
+    ) -> Iterator[Downloaded]:
+        with (self.root / bucket / key).open("rb") as source:
+            chunks = iter(lambda: source.read(1 << 20), b"")
+            with spool_chunks(chunks, keep_at_most=keep_at_most) as landed:
+                _FolderStore.kept.append(landed.path.stat().st_size)
+                yield landed
+
+    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> str:
+        dest = self.root / dest_bucket / dest_key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.root / bucket / key, dest)
+        return f"s3://{dest_bucket}/{dest_key}"
 
 
 def test_a_plain_file_over_the_limit_is_refused() -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import IO, Any
 
 import boto3
@@ -60,6 +65,40 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+_DOWNLOAD_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """An object streamed into a local temporary file, with its hash and size."""
+
+    path: Path
+    sha256: str  # of every byte of the object
+    size: int  # every byte of the object
+    complete: bool  # False: longer than the caller keeps; only its first bytes are on disk
+
+
+@contextmanager
+def spool_chunks(
+    chunks: Iterable[bytes], *, keep_at_most: int | None = None
+) -> Iterator[Downloaded]:
+    """Write ``chunks`` to a temporary file (deleted on exit), hashing and counting them
+    as they pass, so an object of any size is never held in memory. Past ``keep_at_most``
+    bytes the rest is hashed and counted but not written: a disk holds what is kept."""
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(prefix="landed-") as spool:
+        for chunk in chunks:
+            digest.update(chunk)
+            if keep_at_most is None or size < keep_at_most:
+                room = len(chunk) if keep_at_most is None else keep_at_most - size
+                spool.write(chunk[:room])
+            size += len(chunk)
+        spool.flush()
+        complete = keep_at_most is None or size <= keep_at_most
+        yield Downloaded(Path(spool.name), digest.hexdigest(), size, complete)
+
+
 @dataclass
 class ObjectStore:
     """Reads and writes objects in S3."""
@@ -82,6 +121,34 @@ class ObjectStore:
                 raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
             raise
         return body
+
+    @contextmanager
+    def download(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        keep_at_most: int | None = None,
+    ) -> Iterator[Downloaded]:
+        """The object streamed into a temporary file (see :func:`spool_chunks`), for the
+        ``with`` block; NotFoundError when it is gone."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            body = self._s3.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
+                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        try:
+            with spool_chunks(
+                body.iter_chunks(_DOWNLOAD_CHUNK), keep_at_most=keep_at_most
+            ) as landed:
+                yield landed
+        finally:
+            body.close()
 
     def put(
         self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream"

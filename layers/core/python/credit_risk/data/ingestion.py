@@ -1,18 +1,20 @@
 """Ingestion: a landed S3 object becomes validated rows in staging, exactly once.
 
-The object is recorded by bucket/key/ETag (a repeated S3 event) and by sha256 (the same
-bytes under a new key), so neither loads anything twice. Good rows, the object's ledger
-row and the quarantine rows are written in one transaction; a file that cannot be read at
-all is copied to the quarantine prefix and recorded as rejected, and the pipeline
-execution still starts so the failure is visible where operators look.
+The object is streamed to a temporary file (hashed on the way) and read from there a part
+at a time, so memory stays bounded whatever its size. It is recorded by bucket/key/ETag (a
+repeated S3 event) and by sha256 (the same bytes under a new key), so neither loads
+anything twice. Good rows, the object's ledger row and the quarantine rows are written in
+one transaction; a file that cannot be read at all (even if that shows only part-way) is
+copied to the quarantine prefix and recorded as rejected, and the pipeline execution
+still starts so the failure is visible where operators look.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
+import itertools
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -23,10 +25,17 @@ import pandas as pd
 from sqlalchemy import Engine, MetaData, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from credit_risk.adapters.aws import ObjectStore, Workflows
+from credit_risk.adapters.aws import Downloaded, ObjectStore, Workflows
 from credit_risk.adapters.observability import logger
 from credit_risk.contract import DATASETS, Contract
-from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, read_raw
+from credit_risk.data.reading import (
+    MAX_UNCOMPRESSED_BYTES,
+    PART_ROWS,
+    file_format,
+    kept_bytes,
+    read_raw_parts,
+    too_large,
+)
 from credit_risk.data.validation import Violation, check_header, validate_frame
 from credit_risk.db import schema
 from credit_risk.db.bulk import load_frame
@@ -143,19 +152,21 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(safe, index=frame.index)
 
 
-_PART_ROWS = 50_000
 _SPOOL_BYTES = 8 * 1024 * 1024
 
 
-def _customer_of_rows(raw: pd.DataFrame, column: str | None) -> Callable[[int], str | None]:
-    """The raw customer key of a file's row by its 1-based number (None when blank or the
-    dataset has no customer key): quarantine records it so GDPR access finds the row."""
+def _customer_of_rows(
+    raw: pd.DataFrame, column: str | None, first_row_number: int = 1
+) -> Callable[[int], str | None]:
+    """The raw customer key of a file's row by its 1-based number, for the part ``raw``
+    that starts at ``first_row_number`` (None when blank or the dataset has no customer
+    key): quarantine records it so GDPR access finds the row."""
     if column is None or column not in raw.columns:
         return lambda _row: None
     values = raw[column].tolist()
 
     def customer(row_number: int) -> str | None:
-        value = values[row_number - 1]
+        value = values[row_number - first_row_number]
         if value is None or pd.isna(value):
             return None
         text = str(value).strip()
@@ -216,8 +227,10 @@ class Ingestor:
         workflows: Workflows | None = None,
         pipeline_arn: str | None = None,
         max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+        part_rows: int = PART_ROWS,
     ) -> None:
         self.engine = engine
+        self.part_rows = part_rows
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.contract = contract
         self.store = store
@@ -241,8 +254,24 @@ class Ingestor:
         if existing is not None:
             logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
             return self._ensure_started(_result_from_row(existing))
-        body = self.store.get(obj.bucket, obj.key, obj.version_id)
-        sha = hashlib.sha256(body).hexdigest()
+        # Streamed to a temporary file (hashed and counted on the way), read from there a
+        # part at a time: memory stays bounded whatever the object's size.
+        with self.store.download(
+            obj.bucket,
+            obj.key,
+            obj.version_id,
+            keep_at_most=kept_bytes(self.max_uncompressed_bytes),
+        ) as landed:
+            return self._ingest_landed(obj, dataset, unrouted, landed)
+
+    def _ingest_landed(
+        self,
+        obj: LandedObject,
+        dataset: str,
+        unrouted: UnknownDatasetError | None,
+        landed: Downloaded,
+    ) -> IngestResult:
+        sha = landed.sha256
         existing = _batch_of_bytes(self.engine, dataset, sha)
         if existing is not None:
             logger.info("same bytes already ingested", extra={"batch_id": existing["batch_id"]})
@@ -251,10 +280,10 @@ class Ingestor:
         batch_id = batch_id_for(dataset, sha)
         try:
             if unrouted is not None:
-                ledger = self._ledger(obj, dataset, batch_id, sha, body)
+                ledger = self._ledger(obj, dataset, batch_id, landed)
                 result = self._reject(obj, ledger, unrouted)
             else:
-                result = self._load(obj, dataset, batch_id, sha, body)
+                result = self._load(obj, dataset, batch_id, landed)
         except IntegrityError:
             # A concurrent delivery of the same event won the race; nothing to do twice.
             existing = _batch_of_bytes(self.engine, dataset, sha)
@@ -262,39 +291,86 @@ class Ingestor:
         return self._ensure_started(result)
 
     def _load(
-        self, obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
+        self, obj: LandedObject, dataset: str, batch_id: str, landed: Downloaded
     ) -> IngestResult:
         spec = self.contract.dataset(dataset)
-        ledger = self._ledger(obj, dataset, batch_id, sha, body)
+        if not landed.complete:  # longer than any file under the limit: not kept on disk
+            try:
+                file_format(obj.key)  # an unsupported type is the first thing to say
+                refusal = too_large(self.max_uncompressed_bytes)
+            except FileUnreadableError as exc:
+                refusal = exc
+            return self._reject(obj, self._ledger(obj, dataset, batch_id, landed), refusal)
+        parts = read_raw_parts(
+            landed.path, obj.key, max_bytes=self.max_uncompressed_bytes, rows=self.part_rows
+        )
         try:
-            raw = read_raw(body, obj.key, max_bytes=self.max_uncompressed_bytes)
-            ignored = check_header(spec, list(raw.columns), dataset)
+            first = next(parts)
+            ignored = check_header(spec, list(first.columns), dataset)
         except FileUnreadableError as exc:
-            return self._reject(obj, ledger, exc)
-        columns = [c for c in raw.columns if c not in ignored]
+            return self._reject(obj, self._ledger(obj, dataset, batch_id, landed), exc)
+        columns = [c for c in first.columns if c not in ignored]
         if ignored:  # column names only: a header carries no personal values
             logger.warning(
                 "file columns not in the contract are ignored",
                 extra={"batch_id": batch_id, "ignored_columns": [str(c) for c in ignored]},
             )
-        ledger.update(status="loaded", rows_total=len(raw), rows_loaded=0, rows_quarantined=0)
-        seen: dict[str, np.ndarray] = {}
-        customers = _customer_of_rows(raw, spec.customer_key)
-        # Validated and loaded a part at a time (the per-cell work and the rows sent to
-        # the database stay bounded), all in one transaction: nothing is half-loaded.
+        try:
+            every_part = itertools.chain([first], parts)
+            del first  # the chain holds the first part only until it is loaded
+            counts = self._load_parts(obj, dataset, batch_id, landed, every_part, columns)
+        except FileUnreadableError as exc:
+            # A row the reader refused part-way: the transaction holding the earlier parts
+            # rolled back, so the file is rejected whole, as if refused at its first line.
+            return self._reject(obj, self._ledger(obj, dataset, batch_id, landed), exc)
+        logger.info(
+            "file loaded",
+            extra={
+                "batch_id": batch_id,
+                "rows": counts["rows_total"],
+                "quarantined": counts["rows_quarantined"],
+            },
+        )
+        return IngestResult(
+            batch_id=batch_id,
+            dataset=dataset,
+            status="loaded",
+            rows_total=counts["rows_total"],
+            rows_loaded=counts["rows_loaded"],
+            rows_quarantined=counts["rows_quarantined"],
+            ignored_columns=[str(c) for c in ignored],
+        )
+
+    def _load_parts(
+        self,
+        obj: LandedObject,
+        dataset: str,
+        batch_id: str,
+        landed: Downloaded,
+        parts: Iterator[pd.DataFrame],
+        columns: list[str],
+    ) -> dict[str, int]:
+        """Validate and load every part in one transaction; return the row counts.
+
+        The per-cell work and the rows sent to the database stay bounded by a part; the
+        ledger row is written first and its counts set at the end, and an error from any
+        part (a FileUnreadableError from the reader) rolls back everything."""
+        spec = self.contract.dataset(dataset)
+        ledger = self._ledger(obj, dataset, batch_id, landed)
+        ledger.update(status="loaded", rows_total=0, rows_loaded=0, rows_quarantined=0)
+        seen: dict[str, list[np.ndarray]] = {}
         with (
             tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as bad_rows,
             self.engine.begin() as conn,
         ):
             conn.execute(insert(schema.objects).values(**ledger))
             conn.execute(insert(schema.object_keys).values(**self._key_row(obj, batch_id)))
-            for start in range(0, len(raw), _PART_ROWS):
-                part = raw.iloc[start : start + _PART_ROWS]
-                validated = validate_frame(
-                    spec, part[columns], first_row_number=start + 1, seen=seen
-                )
+            for part in parts:
+                start = ledger["rows_total"] + 1
+                validated = validate_frame(spec, part[columns], first_row_number=start, seen=seen)
                 good = validated.good
                 good.insert(0, "_batch_id", batch_id)
+                customers = _customer_of_rows(part, spec.customer_key, start)
                 reasons = _reasons(batch_id, obj.key, validated.violations, customers)
                 if validated.bad_row_numbers:
                     bad_rows.write(
@@ -302,7 +378,7 @@ class Ingestor:
                             part,
                             validated.bad_row_numbers,
                             reasons,
-                            first_row_number=start + 1,
+                            first_row_number=start,
                             header=ledger["rows_quarantined"] == 0,
                         )
                     )
@@ -311,41 +387,26 @@ class Ingestor:
                         reasons.drop(columns=["reason"]).to_dict("records"),
                     )
                 load_frame(conn, self._tables[dataset], good)
+                ledger["rows_total"] += len(part)
                 ledger["rows_loaded"] += len(good)
                 ledger["rows_quarantined"] += len(validated.bad_row_numbers)
+                del part, validated, good, reasons
+            if not ledger["rows_total"]:  # the reader says so first; kept as a guard
+                raise FileUnreadableError("file has a header but no data rows")
+            counts = {k: ledger[k] for k in ("rows_total", "rows_loaded", "rows_quarantined")}
             conn.execute(
-                update(schema.objects)
-                .where(schema.objects.c.batch_id == batch_id)
-                .values(
-                    rows_loaded=ledger["rows_loaded"], rows_quarantined=ledger["rows_quarantined"]
-                )
+                update(schema.objects).where(schema.objects.c.batch_id == batch_id).values(**counts)
             )
             if ledger["rows_quarantined"]:
                 bad_rows.seek(0)
                 self.store.put_stream(
                     obj.bucket, f"{QUARANTINE_PREFIX}/{dataset}/{batch_id}/rows.csv", bad_rows
                 )
-        logger.info(
-            "file loaded",
-            extra={
-                "batch_id": batch_id,
-                "rows": len(raw),
-                "quarantined": ledger["rows_quarantined"],
-            },
-        )
-        return IngestResult(
-            batch_id=batch_id,
-            dataset=dataset,
-            status="loaded",
-            rows_total=len(raw),
-            rows_loaded=ledger["rows_loaded"],
-            rows_quarantined=ledger["rows_quarantined"],
-            ignored_columns=[str(c) for c in ignored],
-        )
+        return counts
 
     @staticmethod
     def _ledger(
-        obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes
+        obj: LandedObject, dataset: str, batch_id: str, landed: Downloaded
     ) -> dict[str, Any]:
         return {
             "batch_id": batch_id,
@@ -354,8 +415,8 @@ class Ingestor:
             "key": obj.key,
             "etag": obj.etag,
             "version_id": obj.version_id,
-            "sha256": sha,
-            "size_bytes": len(body),
+            "sha256": landed.sha256,
+            "size_bytes": landed.size,
             "received_at": datetime.now(UTC),
         }
 

@@ -108,19 +108,54 @@ def _coerce(name: str, col: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.S
     return text, pd.Series(False, index=raw.index), ""
 
 
+_RUN_HASHES = 1 << 20
+"""Hashes in one sorted run of a file's earlier unique values (8 MiB)."""
+
+
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in the sorted array ``sorted_unique`` (a binary search
+    each: no copy of the large array)."""
+    if not len(sorted_unique):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_unique, values)
+    return sorted_unique[np.minimum(at, len(sorted_unique) - 1)] == values
+
+
+def _seen_before(hashes: np.ndarray, runs: list[np.ndarray]) -> np.ndarray:
+    """Which of ``hashes`` are in any of the sorted ``runs``."""
+    found = np.zeros(len(hashes), dtype=bool)
+    for run in runs:
+        found |= _in_sorted(hashes, run)
+    return found
+
+
+def _remember(runs: list[np.ndarray], hashes: np.ndarray) -> None:
+    """Add ``hashes`` to the sorted ``runs``: into the last run while it is short, else
+    as a new run. Memory is 8 bytes a value plus one run's copy, never a copy of them all
+    (a file's hashes grow part by part; re-sorting them all each time would not keep up)."""
+    new = np.unique(hashes)
+    new = new[~_seen_before(new, runs)]
+    if runs and len(runs[-1]) < _RUN_HASHES:
+        last = runs[-1]
+        runs[-1] = np.insert(last, np.searchsorted(last, new), new)
+    else:
+        runs.append(new)
+
+
 def validate_frame(
     spec: DatasetSpec,
     raw: pd.DataFrame,
     *,
     first_row_number: int = 1,
-    seen: dict[str, np.ndarray] | None = None,
+    seen: dict[str, list[np.ndarray]] | None = None,
 ) -> ValidatedFrame:
     """Check every cell of ``raw`` against ``spec``.
 
     Returns the rows that pass, typed, plus a violation for every broken rule. Row numbers
     count data rows from ``first_row_number`` (1 = the first row after the header). A file
     validated in parts passes the same ``seen`` to every part: the 64-bit hashes of the
-    unique columns' earlier values, so a value repeated across parts is a duplicate too.
+    unique columns' earlier values (sorted runs per column, 8 bytes a value), so a value
+    repeated across parts is a duplicate too.
     """
     ignored = [c for c in raw.columns if c not in spec.columns]
     rows = pd.RangeIndex(first_row_number, first_row_number + len(raw))
@@ -173,9 +208,9 @@ def validate_frame(
             if seen is not None:
                 present = values.notna().to_numpy(dtype=bool)
                 hashes = pd.util.hash_array(values.astype("string").fillna("").to_numpy(object))
-                earlier = seen.get(name, np.empty(0, dtype=np.uint64))
-                dup |= pd.Series(np.isin(hashes, earlier) & present, index=values.index)
-                seen[name] = np.union1d(earlier, hashes[present])
+                runs = seen.setdefault(name, [])
+                dup |= pd.Series(_seen_before(hashes, runs) & present, index=values.index)
+                _remember(runs, hashes[present])
             record(name, dup.fillna(False), "duplicate value in file")
         typed[name] = values
 
