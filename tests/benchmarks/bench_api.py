@@ -341,7 +341,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         floored: list[float] = []
         block = max(1, args.calls // BLOCKS)
         for b in range(BLOCKS):
-            handler += _time_calls(block, lambda i, b=b: into_handler(CUSTOMERS + b * block + i))
+            start = CUSTOMERS + b * block
+
+            def handler_block(i: int, start: int = start) -> None:
+                into_handler(start + i)
+
+            handler += _time_calls(block, handler_block)
             floor.sync()
             floored += _time_calls(block, floor)
         floor.close()
