@@ -14,8 +14,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -62,8 +64,30 @@ class CustomerStore:
         query = self._select_latest.where(self.features.c.customer_key == customer_key)
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
+        return None if row is None else self._application_of(row)
+
+    def latest_application_unless_erased(
+        self, customer_key: str
+    ) -> tuple[dict[str, Any] | None, datetime | None]:
+        """The customer's latest application (as :meth:`latest_application`) and when the
+        customer was erased (or None), in one statement: the request path's one read."""
+        t = schema.erasures
+        erased = (
+            select(t.c.erased_at)
+            .where(t.c.customer_key == customer_key)
+            .scalar_subquery()
+            .label("_erased_at")
+        )
+        latest = self._select_latest.where(self.features.c.customer_key == customer_key).subquery()
+        one = select(literal(1).label("one")).subquery()  # a row even when no application
+        query = select(erased, *latest.c).select_from(one.outerjoin(latest, true()))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().one()
+        if row["event_date"] is None:  # event_date is NOT NULL: no application on file
+            return None, row["_erased_at"]
+        return self._application_of(row), row["_erased_at"]
+
+    def _application_of(self, row: Any) -> dict[str, Any]:
         application = {c: row[c] for c in self._raw_columns}
         if self.event_field:
             application[self.event_field] = row["event_date"]
