@@ -14,10 +14,8 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
-    true,
     tuple_,
     update,
 )
@@ -70,7 +68,8 @@ class CustomerStore:
         self, customer_key: str
     ) -> tuple[dict[str, Any] | None, datetime | None]:
         """The customer's latest application (as :meth:`latest_application`) and when the
-        customer was erased (or None), in one statement: the request path's one read."""
+        customer was erased (or None): one statement for a customer on file (the request
+        path's one indexed read), a second primary-key read only for one not on file."""
         t = schema.erasures
         erased = (
             select(t.c.erased_at)
@@ -78,13 +77,13 @@ class CustomerStore:
             .scalar_subquery()
             .label("_erased_at")
         )
-        latest = self._select_latest.where(self.features.c.customer_key == customer_key).subquery()
-        one = select(literal(1).label("one")).subquery()  # a row even when no application
-        query = select(erased, *latest.c).select_from(one.outerjoin(latest, true()))
+        query = self._select_latest.add_columns(erased).where(
+            self.features.c.customer_key == customer_key
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().one()
-        if row["event_date"] is None:  # event_date is NOT NULL: no application on file
-            return None, row["_erased_at"]
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None, self.erased_at(customer_key)
         return self._application_of(row), row["_erased_at"]
 
     def _application_of(self, row: Any) -> dict[str, Any]:
