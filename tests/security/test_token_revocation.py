@@ -27,6 +27,7 @@ from credit_risk.governance.auth import Caller, mint_token
 from credit_risk.governance.revocation import Revocations
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cli import build_parser
+from credit_risk_local.template import load_template
 
 
 def _token(subject: str, *, now: datetime | None = None) -> str:
@@ -173,3 +174,31 @@ def test_the_application_database_role_can_revoke_and_check(database_url: str) -
         with admin.connect() as conn:
             conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
+
+
+def test_a_revocation_made_elsewhere_holds_on_the_api_within_its_cache_time(
+    api: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the API's revocation check, which remembers a good token for a while (so it
+    # reads the table once per token and container in that time, not on every request)
+    revocations = get_runtime().revocations
+    ttl = revocations.cache_seconds
+    reauthorize = load_template()["Resources"]["RiskApi"]["Properties"]["Auth"]["Authorizers"]
+    assert 0 < ttl <= reauthorize["BearerToken"]["Identity"]["ReauthorizeEvery"]
+    now = [1000.0]
+    monkeypatch.setattr(revocations, "clock", lambda: now[0])
+    token = _token("elsewhere@tests")
+    answer = authorize(f"Bearer {token}", get_runtime().api_token_key, ROUTES)
+    context = {**answer.context, "principalId": answer.principal_id}
+    assert app(_event("/api/models", context), None)["statusCode"] == 200
+    # WHEN another process (an operator's CLI) revokes the token
+    Revocations(get_runtime().engine).revoke_token(_jti(token), by="tests")
+    # THEN this container may answer from memory until the cache time has passed ...
+    now[0] += ttl - 1
+    assert app(_event("/api/models", context), None)["statusCode"] == 200
+    # ... and refuses the token from then on
+    now[0] += 2
+    assert app(_event("/api/models", context), None)["statusCode"] == 401
+    # AND the authorizer, which reads the table each time, refuses it at once
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorize(f"Bearer {token}", get_runtime().api_token_key, ROUTES, revocations.check)

@@ -78,6 +78,16 @@ def _plain_number(value: float) -> str:
     return str(int(number)) if number.is_integer() else f"{number:.6g}"
 
 
+def _erased() -> GoneError:
+    """410 for a customer who was erased: nothing is decided or shown for them."""
+    return GoneError(
+        "this customer's personal data was erased; nothing is decided or returned "
+        "for them (a returning applicant gets a new customer number)",
+        field="customer_id",
+        rule="erased",
+    )
+
+
 class RiskService:
     """The API's behaviour; views parse, call one method, and return its result."""
 
@@ -136,7 +146,8 @@ class RiskService:
         parsed = self.requests.parse_predict(read_json_object(raw_body))
         loaded = self.loader.get()
         now = datetime.now(UTC)
-        self._refuse_erased(self._customer_named(parsed))
+        if isinstance(parsed, self.requests.new_applicant):  # else checked in the one read
+            self._refuse_erased(self._customer_named(parsed))
         application, customer_key, application_id = self._application(parsed, now, request_id)
         features = build_feature_row(self.contract, application)
         row = dict(features)
@@ -267,7 +278,9 @@ class RiskService:
             return application, key, str(values.get(spec.id) or request_id)
         terms = parsed.model_dump(exclude_none=True)
         key = self._pseudonym(terms.pop(models.customer_field))
-        stored = self.store.latest_application(key)
+        stored, erased_at = self.store.latest_application_unless_erased(key)
+        if erased_at is not None:
+            raise _erased()
         if stored is None:
             raise NotFoundError(
                 "no application is on file for this customer",
@@ -360,12 +373,7 @@ class RiskService:
         if customer_id is None:
             return
         if self.store.erased_at(self._pseudonym(str(customer_id))) is not None:
-            raise GoneError(
-                "this customer's personal data was erased; nothing is decided or returned "
-                "for them (a returning applicant gets a new customer number)",
-                field="customer_id",
-                rule="erased",
-            )
+            raise _erased()
 
     @staticmethod
     def _check_customer_id(customer_id: str) -> None:

@@ -62,8 +62,31 @@ class CustomerStore:
         query = self._select_latest.where(self.features.c.customer_key == customer_key)
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
+        return None if row is None else self._application_of(row)
+
+    def latest_application_unless_erased(
+        self, customer_key: str
+    ) -> tuple[dict[str, Any] | None, datetime | None]:
+        """The customer's latest application (as :meth:`latest_application`) and when the
+        customer was erased (or None): one statement for a customer on file (the request
+        path's one indexed read), a second primary-key read only for one not on file."""
+        t = schema.erasures
+        erased = (
+            select(t.c.erased_at)
+            .where(t.c.customer_key == customer_key)
+            .scalar_subquery()
+            .label("_erased_at")
+        )
+        query = self._select_latest.add_columns(erased).where(
+            self.features.c.customer_key == customer_key
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
         if row is None:
-            return None
+            return None, self.erased_at(customer_key)
+        return self._application_of(row), row["_erased_at"]
+
+    def _application_of(self, row: Any) -> dict[str, Any]:
         application = {c: row[c] for c in self._raw_columns}
         if self.event_field:
             application[self.event_field] = row["event_date"]

@@ -108,7 +108,7 @@ class Runtime:
         """Revoked API tokens and subjects (checked by the authorizer and the API)."""
         from credit_risk.governance.revocation import Revocations
 
-        return Revocations(self.engine)
+        return Revocations(self.engine, cache_seconds=self.settings.revocation_cache_seconds)
 
     def monitor(self, config: MonitoringConfig | None = None) -> MonitorService:
         """A monitor wired to the container's database, buckets, topic and state machines."""

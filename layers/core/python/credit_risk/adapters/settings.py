@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a secret read is cached, so a rotated secret is picked up.",
     )
+    revocation_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="Seconds the API remembers a token found not revoked (at most the "
+        "authorizer's 300 s cache): a revocation holds on every container within this.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Migrate the database when a process first connects (locally); false on "

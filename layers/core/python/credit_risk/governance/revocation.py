@@ -9,6 +9,9 @@ cached answers, within the authorizer's cache time.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, insert, or_, select
@@ -19,14 +22,31 @@ from credit_risk.errors import AuthenticationError, ValidationError
 from credit_risk.governance.auth import Caller
 
 TOKEN, SUBJECT = "token", "subject"
+AUTHORIZER_CACHE_SECONDS = 300  # API Gateway's ReauthorizeEvery (template.yaml)
+_REMEMBERED = 10_000  # tokens remembered per process before the memory starts again
 
 
 class Revocations:
     """Revoke tokens and tell whether a verified caller's token is revoked."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 <= cache_seconds <= AUTHORIZER_CACHE_SECONDS:
+            raise ValueError(
+                f"cache_seconds must be 0 to {AUTHORIZER_CACHE_SECONDS} (the authorizer's cache "
+                "time), so a revocation holds on the API within it"
+            )
         self.engine = engine
         self.table = schema.token_revocations
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._good: dict[tuple[str, str | None, datetime | None], float] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def _check(what: str, value: str) -> str:
@@ -53,15 +73,20 @@ class Revocations:
         key = and_(t.c.kind == kind, t.c.value == value, t.c.issued_before == before)
         try:
             with self.engine.begin() as conn:
-                if conn.execute(select(t.c.kind).where(key)).first() is not None:
-                    return
-                conn.execute(
-                    insert(t).values(
-                        kind=kind, value=value, issued_before=before, revoked_at=at, revoked_by=by
+                if conn.execute(select(t.c.kind).where(key)).first() is None:
+                    conn.execute(
+                        insert(t).values(
+                            kind=kind,
+                            value=value,
+                            issued_before=before,
+                            revoked_at=at,
+                            revoked_by=by,
+                        )
                     )
-                )
         except IntegrityError:
-            return  # the same revocation, made at the same moment by someone else
+            pass  # the same revocation, made at the same moment by someone else
+        with self._lock:
+            self._good.clear()  # committed: a revocation made here holds here at once
 
     def is_revoked(self, caller: Caller) -> bool:
         """True when the caller's token id, or its subject up to the token's issue time,
@@ -77,10 +102,25 @@ class Revocations:
             return conn.execute(select(t.c.kind).where(rule).limit(1)).first() is not None
 
     def check(self, caller: Caller) -> Caller:
-        """``caller``, or :class:`AuthenticationError` when its token is revoked."""
+        """``caller``, or :class:`AuthenticationError` when its token is revoked (read
+        from the table now)."""
         if self.is_revoked(caller):
             raise AuthenticationError("the token has been revoked")
+        with self._lock:
+            if len(self._good) >= _REMEMBERED:
+                self._good.clear()
+            self._good[(caller.subject, caller.token_id, caller.issued_at)] = self.clock()
         return caller
+
+    def check_cached(self, caller: Caller) -> Caller:
+        """As :meth:`check`, answered from memory when this token was found good less
+        than ``cache_seconds`` ago (the API's per-request check)."""
+        key = (caller.subject, caller.token_id, caller.issued_at)
+        with self._lock:
+            found = self._good.get(key)
+        if found is not None and self.clock() - found < self.cache_seconds:
+            return caller
+        return self.check(caller)
 
 
 def revoke(revocations: Revocations, *, jti: str | None, subject: str | None, by: str) -> str:
