@@ -32,6 +32,7 @@ from chalicelib.requests import (
 from chalicelib.store import CustomerStore, PersonalDataStore
 from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
+from credit_risk.data.erasure import RawErasure
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
@@ -107,6 +108,14 @@ class RiskService:
     @cached_property
     def personal_data(self) -> PersonalDataStore:
         return PersonalDataStore(self.runtime.engine, self.contract)
+
+    @cached_property
+    def raw_erasure(self) -> RawErasure:
+        return RawErasure(
+            store=self.runtime.store,
+            bucket=self.runtime.settings.raw_bucket,
+            contract=self.contract,
+        )
 
     @cached_property
     def registry(self) -> Registry:
@@ -424,6 +433,11 @@ class RiskService:
         becomes its pseudonym) and the quarantined cells naming the customer; analytics,
         scores and the audit trail hold only the pseudonym and are kept. A second call
         erases nothing and says so.
+
+        First, the raw bucket: every landed file, older version and quarantine copy naming
+        the customer is rewritten without their rows (or deleted) and its older versions
+        deleted (:class:`~credit_risk.data.erasure.RawErasure`); a failure there leaves the
+        database untouched, so the request can be repeated.
         """
         self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
@@ -432,10 +446,12 @@ class RiskService:
             raise NotFoundError(
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
+        objects = self.raw_erasure.erase(customer_id).to_dict()
         with self.runtime.engine.begin() as conn:
             erased = self.personal_data.erase(conn, customer_id, key)
             done = schema.erasures.c.customer_key == key
-            if conn.execute(select(schema.erasures.c.customer_key).where(done)).first() is None:
+            already = conn.execute(select(schema.erasures.c.customer_key).where(done)).first()
+            if already is None:
                 conn.execute(
                     insert(schema.erasures).values(
                         customer_key=key, erased_at=datetime.now(UTC), request_id=request_id[:80]
@@ -449,7 +465,7 @@ class RiskService:
                     "erasure",
                     customer_id,
                     key,
-                    {"erased": erased, "kept": kept},  # never the raw id
+                    {"erased": erased, "kept": kept, "objects": objects["stores"]},  # counts
                 ),
             )
         self.audit.seal_if_due(audited, reason="erasure")
@@ -457,6 +473,8 @@ class RiskService:
             "request_id": request_id,
             "customer": customer_id,
             "erased": erased,
+            "already_erased": already is not None,
+            "objects": objects,
             "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
             "expiring": self._expiring(),
         }
@@ -465,7 +483,7 @@ class RiskService:
         """What erasure does not rewrite, and when it goes by itself."""
         days = self.runtime.settings.raw_retention_days
         return {
-            "raw landed files, their versions and quarantine copies (S3)": (
+            "raw files that cannot be read and do not show the customer's id (S3)": (
                 f"deleted by the raw bucket's lifecycle rule {days} days after landing"
             )
         }

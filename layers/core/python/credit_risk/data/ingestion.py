@@ -33,6 +33,9 @@ from credit_risk.db.bulk import load_frame
 from credit_risk.errors import CreditRiskError, FileUnreadableError, UnknownDatasetError
 
 QUARANTINE_PREFIX = "quarantine"
+REWRITTEN_FROM_ETAG = "erasure-rewrite-of-etag"
+"""User metadata an erasure puts on an object it rewrote: the ETag of the version it
+replaced, so ingest knows the new version's rows are already loaded (see ``erasure``)."""
 UNKNOWN_DATASET = "unknown"
 """``staging.objects.dataset`` of an object whose key names no dataset (it is rejected)."""
 
@@ -241,7 +244,16 @@ class Ingestor:
         if existing is not None:
             logger.info("object already ingested", extra={"batch_id": existing["batch_id"]})
             return self._ensure_started(_result_from_row(existing))
-        body = self.store.get(obj.bucket, obj.key, obj.version_id)
+        stored = self.store.read(obj.bucket, obj.key, obj.version_id)
+        body = stored.body
+        rewritten = self._rewrite_of(obj, stored.metadata)
+        if rewritten is not None:
+            logger.info(
+                "object rewritten by an erasure; its batch is already loaded",
+                extra={"batch_id": rewritten["batch_id"]},
+            )
+            self._remember_key(obj, rewritten["batch_id"])
+            return self._ensure_started(_result_from_row(rewritten))
         sha = hashlib.sha256(body).hexdigest()
         existing = _batch_of_bytes(self.engine, dataset, sha)
         if existing is not None:
@@ -260,6 +272,15 @@ class Ingestor:
             existing = _batch_of_bytes(self.engine, dataset, sha)
             return self._ensure_started(_result_from_row(existing))
         return self._ensure_started(result)
+
+    def _rewrite_of(self, obj: LandedObject, metadata: dict[str, str]) -> Any:
+        """The ledger row of the batch an erasure's rewrite of this object replaces (its
+        metadata names the ETag it replaced, which must be an ETag this key was loaded
+        under), or None: the rewrite holds a subset of rows already loaded."""
+        replaced = metadata.get(REWRITTEN_FROM_ETAG)
+        if not replaced:
+            return None
+        return _batch_of_object(self.engine, LandedObject(obj.bucket, obj.key, replaced))
 
     def _load(
         self, obj: LandedObject, dataset: str, batch_id: str, sha: str, body: bytes

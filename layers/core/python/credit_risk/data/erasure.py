@@ -1,0 +1,263 @@
+"""Erasure in the raw bucket: the customer's rows leave every landed file, every older
+version of it and every quarantine copy.
+
+Mechanism (rewrite): every version of every object in the raw bucket is read; a file
+whose rows name the customer (in the contract's customer key column) is written back in
+the same format (CSV, CSV.gz, Parquet) without those rows, and then every older version
+of that object is deleted by version id, so no version still holds them. A file left with
+no rows is deleted, all its versions. A file that cannot be parsed (a rejected copy) is
+deleted, all its versions, when its bytes show the customer's id; otherwise it is left to
+the bucket's lifecycle rule and counted as unreadable. Objects that do not name the
+customer are not touched.
+
+The rewrite carries the ETag of the version it replaced in its user metadata
+(:data:`~credit_risk.data.ingestion.REWRITTEN_FROM_ETAG`): the S3 event it raises reaches
+ingest, which finds that ETag in its ledger and loads nothing again.
+
+Nothing here names the customer in what it returns, logs or raises: counts only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from itertools import groupby
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from credit_risk.adapters.aws import ObjectStore, ObjectVersion
+from credit_risk.adapters.observability import logger
+from credit_risk.contract import DATASETS, Contract
+from credit_risk.data.ingestion import REWRITTEN_FROM_ETAG, is_own_output
+from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, file_format, read_raw
+from credit_risk.errors import FileUnreadableError
+
+LANDED = "raw landed files"
+QUARANTINE = "quarantine copies"
+MECHANISM = (
+    "every version of every object in the raw bucket is read; files naming the customer "
+    "are rewritten in their format without the customer's rows (deleted when no row is "
+    "left, or when unreadable and showing the customer's id), then every older version of "
+    "each is deleted by version id"
+)
+
+
+@dataclass
+class StoreErasure:
+    """What erasure removed from one store (counts only, never values or keys)."""
+
+    objects: int = 0  # object keys that named the customer in some version
+    rewritten: int = 0  # written back without the customer's rows
+    deleted: int = 0  # deleted with every version (no row left, or unreadable)
+    rows_removed: int = 0  # rows of the customer dropped from the current versions
+    versions_deleted: int = 0  # versions deleted for good (older ones and replaced ones)
+    unreadable_left: int = 0  # unparseable versions not showing the id: left to lifecycle
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class RawErasureReport:
+    """What :meth:`RawErasure.erase` did, per store."""
+
+    bucket: str
+    stores: dict[str, StoreErasure] = field(
+        default_factory=lambda: {LANDED: StoreErasure(), QUARANTINE: StoreErasure()}
+    )
+
+    @property
+    def removed_anything(self) -> bool:
+        return any(s.objects for s in self.stores.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: the bucket, the mechanism and each store's counts."""
+        return {
+            "bucket": self.bucket,
+            "mechanism": MECHANISM,
+            "removed_anything": self.removed_anything,
+            "stores": {name: s.to_dict() for name, s in self.stores.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One version of an object read for the customer: how many of its rows name them,
+    and (when some do) its bytes without them (None: nothing is left, or unreadable)."""
+
+    rows: int
+    kept: bytes | None = None
+    unreadable: bool = False
+    names_customer: bool = False
+
+
+# --- pure: a file's bytes without one customer's rows -----------------------------------
+
+
+def _matches(values: Iterable[Any], customer_id: str) -> list[bool]:
+    """Whether each cell is the customer id (trimmed; a quarantine copy's formula-escaping
+    quote is ignored)."""
+    out = []
+    for value in values:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            out.append(False)
+            continue
+        text = str(value).strip()
+        out.append(text == customer_id or (text.startswith("'") and text[1:] == customer_id))
+    return out
+
+
+def _id_pattern(customer_id: str) -> re.Pattern[bytes]:
+    return re.compile(rb"(?<![0-9A-Za-z])" + re.escape(customer_id.encode()) + rb"(?![0-9A-Za-z])")
+
+
+def _shows_id(body: bytes, customer_id: str) -> bool:
+    """Whether unparseable bytes show the id as a whole token (gzip inflated as far as it
+    goes, a truncated one included)."""
+    pattern = _id_pattern(customer_id)
+    if pattern.search(body):
+        return True
+    if body[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            text = inflater.decompress(body, MAX_UNCOMPRESSED_BYTES)
+        except zlib.error:
+            return False
+        return bool(pattern.search(text))
+    return False
+
+
+def _without_rows_parquet(body: bytes, columns: set[str], customer_id: str) -> Scan:
+    table = pq.read_table(pa.BufferReader(body))
+    present = [c for c in table.column_names if c in columns]
+    if not present:
+        return Scan(rows=0)
+    hit = [False] * table.num_rows
+    for name in present:
+        cells = table.column(name).to_pylist()
+        hit = [a or b for a, b in zip(hit, _matches(cells, customer_id), strict=True)]
+    removed = sum(hit)
+    if not removed:
+        return Scan(rows=0)
+    if removed == table.num_rows:
+        return Scan(rows=removed, names_customer=True)
+    kept = table.filter(pc.invert(pa.array(hit)))
+    out = io.BytesIO()
+    pq.write_table(kept, out)
+    return Scan(rows=removed, kept=out.getvalue(), names_customer=True)
+
+
+def _without_rows_csv(body: bytes, key: str, columns: set[str], customer_id: str) -> Scan:
+    frame = read_raw(body, key)
+    present = [c for c in frame.columns if c in columns]
+    if not present:
+        return Scan(rows=0)
+    hit = pd.Series(False, index=frame.index)
+    for name in present:
+        hit |= pd.Series(_matches(frame[name].tolist(), customer_id), index=frame.index)
+    removed = int(hit.sum())
+    if not removed:
+        return Scan(rows=0)
+    if removed == len(frame):
+        return Scan(rows=removed, names_customer=True)
+    text = frame[~hit].to_csv(index=False, na_rep="").encode()
+    kept = gzip.compress(text, mtime=0) if file_format(key) == "csv.gz" else text
+    return Scan(rows=removed, kept=kept, names_customer=True)
+
+
+def without_customer(body: bytes, key: str, columns: set[str], customer_id: str) -> Scan:
+    """``body`` (the object at ``key``) without the rows whose customer-key ``columns``
+    hold ``customer_id``, in the same format. An unparseable file is never rewritten:
+    the scan says whether its bytes show the id."""
+    try:
+        if file_format(key) == "parquet":
+            try:
+                return _without_rows_parquet(body, columns, customer_id)
+            except (pa.ArrowException, OSError):
+                raise FileUnreadableError("not a readable Parquet file") from None
+        return _without_rows_csv(body, key, columns, customer_id)
+    except FileUnreadableError:
+        shows = _shows_id(body, customer_id)
+        return Scan(rows=0, unreadable=True, names_customer=shows)
+
+
+# --- I/O: every version in the raw bucket --------------------------------------------
+
+
+class RawErasure:
+    """Removes one customer's rows from every object version in the raw bucket."""
+
+    def __init__(self, *, store: ObjectStore, bucket: str, contract: Contract) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.columns = {
+            spec.customer_key
+            for spec in (contract.dataset(d) for d in DATASETS)
+            if spec.customer_key is not None
+        }
+        if not self.columns:
+            raise ValueError("the contract names no customer key column")
+
+    def erase(self, customer_id: str) -> RawErasureReport:
+        """Rewrite or delete every object naming ``customer_id`` and delete every older
+        version of it; return the counts per store."""
+        report = RawErasureReport(self.bucket)
+        listed = self.store.versions(self.bucket)
+        for key, versions in groupby(listed, key=lambda v: v.key):
+            store = report.stores[QUARANTINE if is_own_output(key) else LANDED]
+            self._erase_object(key, list(versions), customer_id, store)
+        logger.info(
+            "raw bucket erasure",
+            extra={"stores": {n: s.to_dict() for n, s in report.stores.items()}},
+        )
+        return report
+
+    def _erase_object(
+        self, key: str, versions: list[ObjectVersion], customer_id: str, store: StoreErasure
+    ) -> None:
+        stored = [v for v in versions if not v.delete_marker]
+        current = next((v for v in stored if v.is_latest), None)
+        scans: dict[str, Scan] = {}
+        content_type = "application/octet-stream"
+        for version in stored:
+            read = self.store.read(self.bucket, key, version.version_id)
+            if version is current:
+                content_type = read.content_type
+            scans[version.version_id] = without_customer(read.body, key, self.columns, customer_id)
+        store.unreadable_left += sum(
+            1 for s in scans.values() if s.unreadable and not s.names_customer
+        )
+        named = [v for v in stored if scans[v.version_id].names_customer]
+        if not named:
+            return
+        store.objects += 1
+        doomed = named
+        if current is not None and scans[current.version_id].names_customer:
+            scan = scans[current.version_id]
+            store.rows_removed += scan.rows
+            if scan.kept is None:  # nothing left, or unreadable: the object goes
+                store.deleted += 1
+                doomed = stored
+            else:
+                new_version = self.store.replace(
+                    self.bucket,
+                    key,
+                    scan.kept,
+                    content_type,
+                    {REWRITTEN_FROM_ETAG: current.etag},
+                )
+                store.rewritten += 1
+                # In an unversioned bucket the rewrite replaced the only version in place.
+                doomed = [v for v in stored if new_version is not None]
+        for version in doomed:
+            self.store.delete_version(self.bucket, key, version.version_id)
+            store.versions_deleted += 1
