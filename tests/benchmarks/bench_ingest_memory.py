@@ -30,8 +30,6 @@ try:
 except ImportError:  # run directly from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers/core/python"))
 
-from credit_risk.adapters.aws import StoredObject  # noqa: E402
-
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -50,9 +48,6 @@ class FileStore:
 
     def get(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         return (self.root / bucket / key).read_bytes()
-
-    def read(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
-        return StoredObject(self.get(bucket, key, version_id), "text/csv", {})
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str = "") -> str:
         path = self.root / bucket / key

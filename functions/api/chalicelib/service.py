@@ -112,6 +112,7 @@ class RiskService:
     @cached_property
     def raw_erasure(self) -> RawErasure:
         return RawErasure(
+            engine=self.runtime.engine,
             store=self.runtime.store,
             bucket=self.runtime.settings.raw_bucket,
             contract=self.contract,

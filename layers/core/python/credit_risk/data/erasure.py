@@ -10,9 +10,12 @@ deleted, all its versions, when its bytes show the customer's id; otherwise it i
 the bucket's lifecycle rule and counted as unreadable. Objects that do not name the
 customer are not touched.
 
-The rewrite carries the ETag of the version it replaced in its user metadata
-(:data:`~credit_risk.data.ingestion.REWRITTEN_FROM_ETAG`): the S3 event it raises reaches
-ingest, which finds that ETag in its ledger and loads nothing again.
+Before a landed file is rewritten, its new bytes' sha256 is recorded in the ingest ledger
+(``staging.object_keys``, :func:`~credit_risk.data.ingestion.record_rewrite`) under the
+batch that loaded the version it replaces: the S3 event the rewrite raises reaches ingest,
+which finds the key with that hash and loads nothing again. (The ETag of a KMS-encrypted
+object is not known before it is written; user metadata on the rewrite, the replaced
+ETag, is for people reading the bucket.)
 
 Nothing here names the customer in what it returns, logs or raises: counts only.
 """
@@ -20,6 +23,7 @@ Nothing here names the customer in what it returns, logs or raises: counts only.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import re
 import zlib
@@ -32,11 +36,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy import Engine
 
 from credit_risk.adapters.aws import ObjectStore, ObjectVersion
 from credit_risk.adapters.observability import logger
 from credit_risk.contract import DATASETS, Contract
-from credit_risk.data.ingestion import REWRITTEN_FROM_ETAG, is_own_output
+from credit_risk.data.ingestion import REWRITTEN_FROM_ETAG, is_own_output, record_rewrite
 from credit_risk.data.reading import MAX_UNCOMPRESSED_BYTES, file_format, read_raw
 from credit_risk.errors import FileUnreadableError
 
@@ -196,7 +201,10 @@ def without_customer(body: bytes, key: str, columns: set[str], customer_id: str)
 class RawErasure:
     """Removes one customer's rows from every object version in the raw bucket."""
 
-    def __init__(self, *, store: ObjectStore, bucket: str, contract: Contract) -> None:
+    def __init__(
+        self, *, engine: Engine, store: ObjectStore, bucket: str, contract: Contract
+    ) -> None:
+        self.engine = engine
         self.store = store
         self.bucket = bucket
         self.columns = {
@@ -248,6 +256,8 @@ class RawErasure:
                 store.deleted += 1
                 doomed = stored
             else:
+                sha = hashlib.sha256(scan.kept).hexdigest()
+                record_rewrite(self.engine, self.bucket, key, current.etag, sha)
                 new_version = self.store.replace(
                     self.bucket,
                     key,
