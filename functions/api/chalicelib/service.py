@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
@@ -32,7 +32,6 @@ from chalicelib.requests import (
 from chalicelib.store import CustomerStore, PersonalDataStore
 from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
-from credit_risk.data.erasure import RawErasure
 from credit_risk.data.features import build_feature_row
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
@@ -57,6 +56,9 @@ from credit_risk.governance.audit import AuditRecord, AuditTrail, canonical_json
 from credit_risk.governance.auth import Caller
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
 from credit_risk.runtime import Runtime, get_runtime
+
+if TYPE_CHECKING:
+    from credit_risk.data.erasure import RawErasure
 
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
 MACHINES = {
@@ -111,6 +113,8 @@ class RiskService:
 
     @cached_property
     def raw_erasure(self) -> RawErasure:
+        from credit_risk.data.erasure import RawErasure  # pandas: off the scoring path
+
         return RawErasure(
             engine=self.runtime.engine,
             store=self.runtime.store,
