@@ -124,9 +124,12 @@ class RawErasure:
         content_type = "application/octet-stream"
         for version in stored:
             read = self.store.read(self.bucket, key, version.version_id)
+            scan = without_customer(read.body, key, self.columns, customer_id)
             if version is current:
                 content_type = read.content_type
-            scans[version.version_id] = without_customer(read.body, key, self.columns, customer_id)
+            else:  # an older version is only ever deleted: keep no copy of it
+                scan = Scan(scan.rows, None, scan.unreadable, scan.names_customer)
+            scans[version.version_id] = scan
         store.unreadable_left += sum(
             1 for s in scans.values() if s.unreadable and not s.names_customer
         )
