@@ -133,6 +133,8 @@ def required(call: Call, data_key_arn: str) -> list[tuple[str, str]]:
         needs = [(action, resource)]
         if op == "GetObject" and call.param("VersionId"):
             needs.append(("s3:GetObjectVersion", resource))
+        if op == "DeleteObject" and call.param("VersionId"):
+            needs = [("s3:DeleteObjectVersion", resource)]
         if action == "s3:GetObject" and op == "GetObject":
             needs.append(("kms:Decrypt", data_key_arn))
         if action == "s3:PutObject":

@@ -67,6 +67,8 @@ def flow_calls(
             ("GET", f"/api/risk-score/{customer}", None),
             ("GET", "/api/models", None),
             ("GET", "/api/executions", None),
+            # erasure rewrites the landed file without the customer, deletes its versions
+            ("DELETE", f"/api/customers/{customer}", None),
         ]:
             cloud.client("lambda").invoke(
                 FunctionName="ApiFunction",
@@ -82,6 +84,8 @@ def _api_event(
     params = None
     if path.startswith("/api/risk-score/"):
         resource, params = "/api/risk-score/{customer_id}", {"customer_id": path.rsplit("/", 1)[1]}
+    elif path.startswith("/api/customers/"):
+        resource, params = "/api/customers/{customer_id}", {"customer_id": path.rsplit("/", 1)[1]}
     return json.dumps(
         {
             "resource": resource,
@@ -113,6 +117,11 @@ def test_every_call_of_the_flow_is_allowed_by_the_function_s_own_role(
     assert len(flow_calls) > 100
     assert violations(flow_calls, statements, cloud.context) == []
     actions = {(c.function, c.service, c.operation) for c in flow_calls}
+    # the erasure's rewrite, checked as IAM sees it (a versioned delete, a version read)
+    assert {
+        ("ApiFunction", "s3", op)
+        for op in ("ListObjectVersions", "GetObject", "PutObject", "DeleteObject")
+    } <= actions
     print(f"IAM: {len(flow_calls)} calls by {len(callers)} functions, {len(actions)} kinds")
 
 
@@ -127,6 +136,18 @@ def test_a_role_missing_one_permission_fails_naming_the_action(
     assert found and all(
         f.startswith("QualityFunction: s3:PutObject on arn:aws:s3:::") for f in found
     )
+
+    no_erasure = copy.deepcopy(statements)
+    no_erasure["ApiFunction"] = [
+        s for s in no_erasure["ApiFunction"] if s.get("Sid") != "RewriteRawFiles"
+    ]
+    found = violations(flow_calls, no_erasure, cloud.context)
+    assert {f.split(" on ")[0] for f in found} == {
+        "ApiFunction: s3:GetObject",
+        "ApiFunction: s3:GetObjectVersion",
+        "ApiFunction: s3:PutObject",
+        "ApiFunction: s3:DeleteObjectVersion",
+    }
 
     no_data_key = copy.deepcopy(statements)
     no_data_key["QualityFunction"] = [

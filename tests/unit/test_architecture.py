@@ -26,6 +26,7 @@ IO_PACKAGES = ("boto3", "botocore", "sqlalchemy")
 IO_LAYERS = {"adapters", "db", "runtime", "__main__"}
 IO_MODULES = {
     "credit_risk.data.ingestion",
+    "credit_risk.data.erasure",
     "credit_risk.data.etl",
     "credit_risk.data.gate",
     "credit_risk.models.registry",

@@ -88,9 +88,27 @@ def test_migrations_run_once_per_deploy_through_a_custom_resource() -> None:
 
 def test_no_function_may_delete_objects_or_change_lifecycle_rules() -> None:
     for lid, f in FUNCTIONS.items():
-        text = _policies(f["Properties"])
+        text = _policies(f["Properties"]).replace("s3:DeleteObjectVersion", "")
         for forbidden in ("S3CrudPolicy", "S3WritePolicy", "s3:DeleteObject", "PutLifecycle"):
             assert forbidden not in text, f"{lid}: {forbidden}"
+
+
+def test_only_the_api_deletes_object_versions_and_only_in_the_raw_bucket() -> None:
+    # GDPR erasure rewrites raw files without the customer's rows and deletes the older
+    # versions that still hold them; nothing else may delete a version anywhere.
+    deleting = {
+        lid: [
+            statement
+            for policy in f["Properties"].get("Policies", [])
+            if isinstance(policy, dict)
+            for statement in policy.get("Statement", [])
+            if "s3:DeleteObjectVersion" in statement.get("Action", [])
+        ]
+        for lid, f in FUNCTIONS.items()
+    }
+    assert {lid for lid, found in deleting.items() if found} == {"ApiFunction"}
+    (statement,) = deleting["ApiFunction"]
+    assert statement["Resource"] == {"Fn::Sub": "${RawBucket.Arn}/*"}
 
 
 def test_functions_that_write_encrypted_data_may_generate_data_keys() -> None:

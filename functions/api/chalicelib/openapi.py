@@ -162,6 +162,15 @@ class ErasureBody(BaseModel):
     request_id: str
     customer: str
     erased: dict[str, int]
+    already_erased: bool = Field(
+        default=False, description="True when an earlier erasure had already run"
+    )
+    objects: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The raw bucket: the mechanism, and per store (landed files, quarantine "
+        "copies) the objects that named the customer, rewritten, deleted, rows removed, "
+        "versions deleted (counts only)",
+    )
     kept: dict[str, KeptTable]
     expiring: dict[str, str] = Field(
         default_factory=dict, description="Stores erasure does not rewrite, and when they expire"
@@ -294,7 +303,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "GDPR erasure, in one transaction: every personal-data column of the customer's "
         "staging rows becomes NULL (the customer key becomes its pseudonym), quarantined "
         "cells naming the customer are deleted. Analytics, scores and the audit trail hold "
-        "only the pseudonym and are kept. Idempotent: a second call erases zero rows. "
+        "only the pseudonym and are kept. In the raw bucket, every landed file, older "
+        "version and quarantine copy naming the customer is rewritten without their rows "
+        "and its older versions deleted. Idempotent: a second call erases zero rows. "
         "404 when nothing is held. Audited.",
         ErasureBody,
         (400, 404),

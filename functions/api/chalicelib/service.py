@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
@@ -56,6 +56,9 @@ from credit_risk.governance.audit import AuditRecord, AuditTrail, canonical_json
 from credit_risk.governance.auth import Caller
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry
 from credit_risk.runtime import Runtime, get_runtime
+
+if TYPE_CHECKING:
+    from credit_risk.data.erasure import RawErasure
 
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
 MACHINES = {
@@ -117,6 +120,17 @@ class RiskService:
     @cached_property
     def personal_data(self) -> PersonalDataStore:
         return PersonalDataStore(self.runtime.engine, self.contract)
+
+    @cached_property
+    def raw_erasure(self) -> RawErasure:
+        from credit_risk.data.erasure import RawErasure  # pandas: off the scoring path
+
+        return RawErasure(
+            engine=self.runtime.engine,
+            store=self.runtime.store,
+            bucket=self.runtime.settings.raw_bucket,
+            contract=self.contract,
+        )
 
     @cached_property
     def registry(self) -> Registry:
@@ -432,6 +446,11 @@ class RiskService:
         becomes its pseudonym) and the quarantined cells naming the customer; analytics,
         scores and the audit trail hold only the pseudonym and are kept. A second call
         erases nothing and says so.
+
+        First, the raw bucket: every landed file, older version and quarantine copy naming
+        the customer is rewritten without their rows (or deleted) and its older versions
+        deleted (:class:`~credit_risk.data.erasure.RawErasure`); a failure there leaves the
+        database untouched, so the request can be repeated.
         """
         self._check_customer_id(customer_id)
         key = self._pseudonym(customer_id)
@@ -440,10 +459,12 @@ class RiskService:
             raise NotFoundError(
                 "nothing is held about this customer", field="customer_id", rule="unknown"
             )
+        objects = self.raw_erasure.erase(customer_id).to_dict()
         with self.runtime.engine.begin() as conn:
             erased = self.personal_data.erase(conn, customer_id, key)
             done = schema.erasures.c.customer_key == key
-            if conn.execute(select(schema.erasures.c.customer_key).where(done)).first() is None:
+            already = conn.execute(select(schema.erasures.c.customer_key).where(done)).first()
+            if already is None:
                 conn.execute(
                     insert(schema.erasures).values(
                         customer_key=key, erased_at=datetime.now(UTC), request_id=request_id[:80]
@@ -457,7 +478,7 @@ class RiskService:
                     "erasure",
                     customer_id,
                     key,
-                    {"erased": erased, "kept": kept},  # never the raw id
+                    {"erased": erased, "kept": kept, "objects": objects["stores"]},  # counts
                 ),
             )
         self.audit.seal_if_due(audited, reason="erasure")
@@ -465,6 +486,8 @@ class RiskService:
             "request_id": request_id,
             "customer": customer_id,
             "erased": erased,
+            "already_erased": already is not None,
+            "objects": objects,
             "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
             "expiring": self._expiring(),
         }
@@ -473,7 +496,7 @@ class RiskService:
         """What erasure does not rewrite, and when it goes by itself."""
         days = self.runtime.settings.raw_retention_days
         return {
-            "raw landed files, their versions and quarantine copies (S3)": (
+            "raw files that cannot be read and do not show the customer's id (S3)": (
                 f"deleted by the raw bucket's lifecycle rule {days} days after landing"
             )
         }

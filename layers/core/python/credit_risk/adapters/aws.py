@@ -65,6 +65,27 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's bytes, content type and user metadata."""
+
+    body: bytes
+    content_type: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of an object, as ListObjectVersions lists it."""
+
+    key: str
+    version_id: str  # "null" in a bucket that was never versioned
+    etag: str
+    is_latest: bool
+    last_modified: Any = None
+    delete_marker: bool = False
+
+
 _DOWNLOAD_CHUNK = 1024 * 1024
 
 
@@ -121,6 +142,67 @@ class ObjectStore:
                 raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
             raise
         return body
+
+    def read(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
+        """The object's bytes with its content type and user metadata; NotFoundError
+        when it is gone."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self._s3.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
+                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        return StoredObject(
+            body=response["Body"].read(),
+            content_type=response.get("ContentType") or "application/octet-stream",
+            metadata=dict(response.get("Metadata") or {}),
+        )
+
+    def replace(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str],
+    ) -> str | None:
+        """Write a new version of an object with user ``metadata``; return its version id
+        (None in an unversioned bucket, where the object is overwritten in place)."""
+        response = self._s3.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
+        )
+        version: str | None = response.get("VersionId")
+        return None if version in (None, "null") else version
+
+    def versions(self, bucket: str, prefix: str = "") -> list[ObjectVersion]:
+        """Every version of every object under ``prefix`` (delete markers included), in
+        key order, newest first within a key."""
+        pages = self._s3.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
+        found = []
+        for page in pages:
+            for kind, marker in (("Versions", False), ("DeleteMarkers", True)):
+                for v in page.get(kind, []):
+                    found.append(
+                        ObjectVersion(
+                            key=v["Key"],
+                            version_id=v.get("VersionId") or "null",
+                            etag=v.get("ETag", "").strip('"'),
+                            is_latest=bool(v.get("IsLatest")),
+                            last_modified=v.get("LastModified"),
+                            delete_marker=marker,
+                        )
+                    )
+        found.sort(key=lambda v: (v.key, not v.is_latest))
+        return found
+
+    def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        """Delete one version of an object for good (no delete marker is left)."""
+        self._s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
 
     @contextmanager
     def download(

@@ -42,6 +42,9 @@ from credit_risk.db.bulk import load_frame
 from credit_risk.errors import CreditRiskError, FileUnreadableError, UnknownDatasetError
 
 QUARANTINE_PREFIX = "quarantine"
+REWRITTEN_FROM_ETAG = "erasure-rewrite-of-etag"
+"""User metadata an erasure puts on an object it rewrote: the ETag of the version it
+replaced (for people reading the bucket; ingest relies on :func:`rewrite_marker`)."""
 UNKNOWN_DATASET = "unknown"
 """``staging.objects.dataset`` of an object whose key names no dataset (it is rejected)."""
 
@@ -94,6 +97,14 @@ def is_own_output(key: str) -> bool:
     return key.startswith(f"{QUARANTINE_PREFIX}/")
 
 
+def rewrite_marker(bucket: str, key: str, sha256: str) -> LandedObject:
+    """The ``staging.object_keys`` entry an erasure records before it rewrites an object
+    without a customer's rows: the key with its new bytes' hash in place of the ETag
+    (not known before the write), pointing at the batch that loaded the other rows. The
+    rewrite's S3 event then reaches ingest, which finds it and loads nothing again."""
+    return LandedObject(bucket=bucket, key=key, etag=f"sha256:{sha256}")
+
+
 def batch_id_for(dataset: str, sha256: str) -> str:
     """The batch id, and so the pipeline execution name, for a file's bytes."""
     return f"{dataset}-{sha256[:24]}"
@@ -114,6 +125,29 @@ def _batch_of_bytes(engine: Engine, dataset: str, sha: str) -> Any:
     query = select(objects).where(objects.c.dataset == dataset, objects.c.sha256 == sha)
     with engine.connect() as conn:
         return conn.execute(query).mappings().first()
+
+
+def record_rewrite(engine: Engine, bucket: str, key: str, replaced_etag: str, sha256: str) -> bool:
+    """Before an erasure rewrites ``key``: record its new bytes (:func:`rewrite_marker`)
+    under the batch the replaced version (``replaced_etag``) loaded. False, and nothing
+    recorded, when that version was never loaded: then the rewrite is new data."""
+    replaced = _batch_of_object(engine, LandedObject(bucket, key, replaced_etag))
+    if replaced is None:
+        return False
+    marker = rewrite_marker(bucket, key, sha256)
+    if _batch_of_object(engine, marker) is not None:
+        return True
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.object_keys).values(
+                bucket=bucket,
+                key=key,
+                etag=marker.etag,
+                batch_id=replaced["batch_id"],
+                seen_at=datetime.now(UTC),
+            )
+        )
+    return True
 
 
 def _result_from_row(row: Any) -> IngestResult:
@@ -272,6 +306,14 @@ class Ingestor:
         landed: Downloaded,
     ) -> IngestResult:
         sha = landed.sha256
+        rewritten = _batch_of_object(self.engine, rewrite_marker(obj.bucket, obj.key, sha))
+        if rewritten is not None:
+            logger.info(
+                "object rewritten by an erasure; its batch is already loaded",
+                extra={"batch_id": rewritten["batch_id"]},
+            )
+            self._remember_key(obj, rewritten["batch_id"])
+            return self._ensure_started(_result_from_row(rewritten))
         existing = _batch_of_bytes(self.engine, dataset, sha)
         if existing is not None:
             logger.info("same bytes already ingested", extra={"batch_id": existing["batch_id"]})
