@@ -78,8 +78,9 @@ def test_ids_are_unique_and_customers_repeat(data: SyntheticData) -> None:
     # THEN application ids are unique, and about one customer per 1.3 applications
     assert apps["application_id"].is_unique
     assert apps["application_id"].iloc[0] == "A00000001"
-    assert apps["customer_id"].str.fullmatch(r"[1-9]\d*").all()  # 1, 2, …: 123 is there
-    assert "123" in set(apps["customer_id"])
+    ids = apps["customer_id"]
+    assert (ids.str.fullmatch(r"C\d{7}") | (ids == "123")).all()
+    assert "123" in set(ids)  # the seed's example customer
     assert apps["customer_id"].nunique() == pytest.approx(ROWS / 1.3, rel=0.01)
     # AND a repeat customer keeps the same personal data
     per_customer = apps.groupby("customer_id")[["full_name", "national_id", "date_of_birth"]]

@@ -66,6 +66,9 @@ import pandas as pd
 
 __all__ = ["SyntheticData", "generate", "oracle_auc", "write_dataset"]
 
+SEED_EXAMPLE_CUSTOMER = 123
+"""The customer the seed's example request scores (``{"customer_id": 123, ...}``)."""
+
 TARGET_DEFAULT_RATE = 0.15
 WINDOW_MONTHS = 12
 THIN_FILE_SHARE = 0.08
@@ -226,9 +229,11 @@ def generate(
     customers = _draw_customers(rng, n_customers, cust_first_date)
     applications, risk = _draw_applications(rng, n, app_date, cust, customers)
     applications.insert(0, "application_id", _prefixed("A", np.arange(1, n + 1), 8))
-    # Customer numbers as a lender's core system issues them: 1, 2, … (the seed's own example
-    # scores customer 123, which the demo's data holds).
-    applications.insert(1, "customer_id", _as_text(cust + 1))
+    # Customer numbers C0000001, C0000002, …, except the 123rd customer, who is "123": the
+    # seed document's own example request scores customer 123 (README, ./run demo).
+    customer_ids = _prefixed("C", cust + 1, 7)
+    customer_ids[cust + 1 == SEED_EXAMPLE_CUSTOMER] = str(SEED_EXAMPLE_CUSTOMER)
+    applications.insert(1, "customer_id", customer_ids)
     true_pd = _sigmoid(risk + _calibrated_intercept(risk, TARGET_DEFAULT_RATE))
 
     outcomes = _draw_outcomes(rng, app_date, true_pd, observed_until)
