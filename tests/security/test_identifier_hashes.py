@@ -28,6 +28,9 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Every unkeyed digest the platform takes, and why what it hashes is not an identifier.
 UNKEYED_ALLOWED = {
     ("credit_risk/data/ingestion.py", "ingest"): "a landed file's bytes (duplicate uploads)",
+    ("credit_risk/adapters/aws.py", "spool_chunks"): (
+        "a landed file's bytes, hashed as they stream to disk (duplicate uploads)"
+    ),
     ("credit_risk/data/erasure.py", "_erase_object"): (
         "a rewritten landed file's bytes (the ingest ledger's marker)"
     ),
