@@ -130,31 +130,28 @@ class ObjectStore:
     def _s3(self) -> Any:
         return client("s3", self.region)
 
-    def get(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
-        """The object's bytes; NotFoundError when it is gone."""
+    def _get_object(self, bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
+        """GetObject's response (its body still to read); NotFoundError when it is gone."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
         try:
-            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+            response: dict[str, Any] = self._s3.get_object(**kwargs)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
                 raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
             raise
+        return response
+
+    def get(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        """The object's bytes; NotFoundError when it is gone."""
+        body: bytes = self._get_object(bucket, key, version_id)["Body"].read()
         return body
 
     def read(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
         """The object's bytes with its content type and user metadata; NotFoundError
         when it is gone."""
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        try:
-            response = self._s3.get_object(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
-                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-            raise
+        response = self._get_object(bucket, key, version_id)
         return StoredObject(
             body=response["Body"].read(),
             content_type=response.get("ContentType") or "application/octet-stream",
@@ -215,15 +212,7 @@ class ObjectStore:
     ) -> Iterator[Downloaded]:
         """The object streamed into a temporary file (see :func:`spool_chunks`), for the
         ``with`` block; NotFoundError when it is gone."""
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        try:
-            body = self._s3.get_object(**kwargs)["Body"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchVersion"):
-                raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-            raise
+        body = self._get_object(bucket, key, version_id)["Body"]
         try:
             with spool_chunks(
                 body.iter_chunks(_DOWNLOAD_CHUNK), keep_at_most=keep_at_most

@@ -45,25 +45,34 @@ def too_large(limit: int) -> FileUnreadableError:
     )
 
 
-def _decompress(body: bytes, limit: int) -> bytes:
-    """Inflate gzip ``body``, refusing it as soon as it passes ``limit``.
+_GZIP_BROKEN = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
-    A first pass inflates a megabyte at a time and keeps nothing, only counting, so a
-    gzip bomb is refused in constant memory; only a file under the limit is inflated."""
+
+def _refuse_inflating_past(stream: io.BufferedIOBase, limit: int) -> None:
+    """Inflate a gzip stream a megabyte at a time, keeping nothing, only counting, and
+    refuse it as soon as it passes ``limit``: a gzip bomb is refused in constant memory."""
+    inflated = 0
+    while chunk := stream.read(_INFLATE_CHUNK):
+        inflated += len(chunk)
+        if inflated > limit:
+            raise too_large(limit)
+
+
+def _broken_gzip(exc: BaseException) -> FileUnreadableError:
+    return FileUnreadableError(f"gzip data is truncated or corrupt ({type(exc).__name__})")
+
+
+def _decompress(body: bytes, limit: int) -> bytes:
+    """Inflate gzip ``body``, refusing it as soon as it passes ``limit`` (a counting pass
+    first: only a file under the limit is inflated)."""
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
-            inflated = 0
-            while chunk := stream.read(_INFLATE_CHUNK):
-                inflated += len(chunk)
-                if inflated > limit:
-                    raise too_large(limit)
+            _refuse_inflating_past(stream, limit)
         out = io.BytesIO()
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
             shutil.copyfileobj(stream, out, _INFLATE_CHUNK)
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise FileUnreadableError(
-            f"gzip data is truncated or corrupt ({type(exc).__name__})"
-        ) from exc
+    except _GZIP_BROKEN as exc:
+        raise _broken_gzip(exc) from exc
     return out.getvalue()
 
 
@@ -145,12 +154,17 @@ def _read_csv(body: bytes) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
+def _refuse_expanding_past(meta: pq.FileMetaData, limit: int) -> None:
+    """Refuse a Parquet file whose row groups expand past ``limit`` (from its footer,
+    before any data is read)."""
+    expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if expanded > limit:
+        raise too_large(limit)
+
+
 def _read_parquet(body: bytes, limit: int) -> pd.DataFrame:
     try:
-        meta = pq.ParquetFile(pa.BufferReader(body)).metadata
-        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if expanded > limit:
-            raise too_large(limit)
+        _refuse_expanding_past(pq.ParquetFile(pa.BufferReader(body)).metadata, limit)
         table = pq.read_table(pa.BufferReader(body))
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
@@ -208,15 +222,9 @@ def _check_inflated_size(path: Path, limit: int) -> None:
     """Refuse a gzip file that inflates past ``limit``, counting and keeping nothing."""
     try:
         with gzip.open(path, "rb") as stream:
-            inflated = 0
-            while chunk := stream.read(_INFLATE_CHUNK):
-                inflated += len(chunk)
-                if inflated > limit:
-                    raise too_large(limit)
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise FileUnreadableError(
-            f"gzip data is truncated or corrupt ({type(exc).__name__})"
-        ) from exc
+            _refuse_inflating_past(stream, limit)
+    except _GZIP_BROKEN as exc:
+        raise _broken_gzip(exc) from exc
 
 
 def _not_utf8_stream(chunks: Iterable[bytes]) -> FileUnreadableError | None:
@@ -365,10 +373,7 @@ def _csv_batches(path: Path, fmt: str, names: list[str]) -> Iterator[pa.RecordBa
 def _parquet_batches(path: Path, limit: int, rows: int) -> Iterator[pa.RecordBatch]:
     try:
         with pq.ParquetFile(path) as parquet:
-            meta = parquet.metadata
-            expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-            if expanded > limit:
-                raise too_large(limit)
+            _refuse_expanding_past(parquet.metadata, limit)
             yield from parquet.iter_batches(batch_size=rows)
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadableError(f"not a readable Parquet file ({type(exc).__name__})") from None
