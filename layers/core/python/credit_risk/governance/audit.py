@@ -260,43 +260,51 @@ class AuditTrail:
         return row
 
     def seal_if_due(self, row: Mapping[str, Any], *, reason: str | None = None) -> Seal | None:
-        """Seal committed ``row`` as the head when a seal is due, or always when a
-        ``reason`` is given. A failure to seal is logged, never raised: the request it
-        follows has committed, and the next append seals again."""
+        """Seal every chain's head after committed ``row`` when a seal is due, or always
+        when a ``reason`` is given. A failure to seal is logged, never raised: the request
+        it follows has committed, and the next append seals again."""
         if self.seals is None:
             return None
-        seq, now = int(row["seq"]), self._clock()
+        if reason is None:
+            reason = self._due(int(row["seq"]))
+            if reason is None:
+                return None
+        return self._seal(reason)
+
+    def seal_head(self, reason: str = "on request") -> Seal | None:
+        """Seal every chain's newest committed row now; None when the trail is empty."""
+        return None if self.seals is None else self._seal(reason)
+
+    def _due(self, seq: int) -> str | None:
+        """Why row ``seq`` is due a seal (first append, rows, time), or None."""
+        now = self._clock()
         with self._seal_lock:
             last = self._sealed
-            if reason is None:
-                if last is None:
-                    reason = "first append"
-                elif seq - last[0] >= self.seal_every_rows:
-                    reason = "rows"
-                elif seq > last[0] and now - last[1] >= self.seal_every_seconds:
-                    reason = "time"
-                else:
-                    return None
+        if last is None:
+            return "first append"
+        if seq - last[0] >= self.seal_every_rows:
+            return "rows"
+        if seq > last[0] and now - last[1] >= self.seal_every_seconds:
+            return "time"
+        return None
+
+    def _seal(self, reason: str) -> Seal | None:
+        assert self.seals is not None
+        now = self._clock()
         try:
             seal = self._seal_of_heads(reason)
             if seal is None:
                 return None
             self.seals.put(seal)
         except Exception as exc:  # sealing must not fail a committed request
-            logger.warning("audit seal failed", extra={"seq": seq, "error": type(exc).__name__})
+            logger.warning(
+                "audit seal failed", extra={"reason": reason, "error": type(exc).__name__}
+            )
             return None
         with self._seal_lock:
-            if self._sealed is None or seq >= self._sealed[0]:
-                self._sealed = (seq, now)
+            if self._sealed is None or seal.seq >= self._sealed[0]:
+                self._sealed = (seal.seq, now)
         return seal
-
-    def seal_head(self, reason: str = "on request") -> Seal | None:
-        """Seal every chain's newest committed row now; None when the trail is empty."""
-        head = self.heads()
-        if not head:
-            return None
-        newest = max(head.values(), key=lambda h: h[0])
-        return self.seal_if_due({"seq": newest[0], "row_hash": newest[2]}, reason=reason)
 
     def heads(self) -> dict[str, tuple[int, int, str]]:
         """Every chain's newest committed row: ``{chain: (seq, position, row_hash)}``
