@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 from credit_risk.db import schema
+from credit_risk.db.migrations import create_index
 
 revision = "0003"
 down_revision = "0002"
@@ -19,12 +20,8 @@ branch_labels = None
 depends_on = None
 
 
-def _index():  # type: ignore[no-untyped-def]
-    return next(i for i in schema.scores.indexes if i.name == "uq_scores_rescore_once")
-
-
 def upgrade() -> None:
-    _index().create(op.get_bind(), checkfirst=True)
+    create_index(op.get_bind(), schema.scores, "uq_scores_rescore_once")
 
 
 def downgrade() -> None:

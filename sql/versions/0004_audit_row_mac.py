@@ -10,7 +10,9 @@ Created: carried over from the in-house runner's version 4
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import inspect, text
+
+from credit_risk.db import schema
+from credit_risk.db.migrations import add_missing_columns
 
 revision = "0004"
 down_revision = "0003"
@@ -19,10 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    conn = op.get_bind()
-    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
-    if "row_mac" not in have:
-        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN row_mac VARCHAR(64)"))
+    add_missing_columns(op.get_bind(), schema.decisions_audit, "row_mac")
 
 
 def downgrade() -> None:

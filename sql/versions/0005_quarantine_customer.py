@@ -11,9 +11,9 @@ it). Rows quarantined before it are found by their cells only.
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import inspect, text
 
 from credit_risk.db import schema
+from credit_risk.db.migrations import add_missing_columns, create_index
 
 revision = "0005"
 down_revision = "0004"
@@ -23,11 +23,8 @@ depends_on = None
 
 def upgrade() -> None:
     conn = op.get_bind()
-    have = {c["name"] for c in inspect(conn).get_columns("quarantine", schema="staging")}
-    if "customer_id" not in have:
-        conn.execute(text("ALTER TABLE staging.quarantine ADD COLUMN customer_id TEXT"))
-    index = next(i for i in schema.quarantine.indexes if i.name == "ix_quarantine_customer")
-    index.create(conn, checkfirst=True)
+    add_missing_columns(conn, schema.quarantine, "customer_id")
+    create_index(conn, schema.quarantine, "ix_quarantine_customer")
 
 
 def downgrade() -> None:

@@ -13,10 +13,9 @@ chain: they stay the one chain they were, ordered by ``seq``.
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import inspect, text
 
 from credit_risk.db import schema
-from credit_risk.db.migrations import run_sql
+from credit_risk.db.migrations import add_missing_columns, create_index, run_sql
 
 revision = "0008"
 down_revision = "0007"
@@ -26,13 +25,8 @@ depends_on = None
 
 def upgrade() -> None:
     conn = op.get_bind()
-    have = {c["name"] for c in inspect(conn).get_columns("decisions", schema="audit")}
-    if "chain_id" not in have:
-        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN chain_id VARCHAR(16)"))
-    if "chain_seq" not in have:
-        conn.execute(text("ALTER TABLE audit.decisions ADD COLUMN chain_seq BIGINT"))
-    index = next(i for i in schema.decisions_audit.indexes if i.name == "uq_decisions_chain_seq")
-    index.create(conn, checkfirst=True)
+    add_missing_columns(conn, schema.decisions_audit, "chain_id", "chain_seq")
+    create_index(conn, schema.decisions_audit, "uq_decisions_chain_seq")
     if conn.dialect.name == "postgresql":
         run_sql(conn, "audit_chains")
 

@@ -94,6 +94,22 @@ def run_sql(conn: Connection, name: str) -> None:
         conn.execute(text(statement))
 
 
+def add_missing_columns(conn: Connection, table: Table, *names: str) -> None:
+    """For a revision: add ``table``'s columns ``names`` (as schema.py declares them) to a
+    database built before them; a fresh database has them from revision 0001."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name, schema=table.schema)}
+    for name in names:
+        if name not in have:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {table.schema}.{table.name} ADD COLUMN {name} {kind}"))
+
+
+def create_index(conn: Connection, table: Table, name: str) -> None:
+    """For a revision: create ``table``'s index ``name`` (as schema.py declares it) when
+    it is missing."""
+    next(i for i in table.indexes if i.name == name).create(conn, checkfirst=True)
+
+
 def _version_table(meta: MetaData) -> Table:
     """Alembic's own version table, as Alembic creates it."""
     return Table(
