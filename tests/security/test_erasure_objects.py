@@ -163,6 +163,12 @@ def test_erasure_removes_the_customer_from_every_object_version(api: ApiWorld) -
     }
     text = json.dumps({k: v for k, v in answer.body.items() if k != "customer"})
     assert not [v for v in gone if v in text]
+    # AND it says which stores hold no personal value at all, and why
+    assert set(answer.body["without_personal_values"]) == {
+        "training snapshots (S3 artifacts)",
+        "quality reports",
+        "alerts, logs and execution histories",
+    }
 
 
 def test_a_second_erasure_touches_no_object_and_says_so(api: ApiWorld) -> None:

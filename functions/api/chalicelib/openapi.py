@@ -175,6 +175,10 @@ class ErasureBody(BaseModel):
     expiring: dict[str, str] = Field(
         default_factory=dict, description="Stores erasure does not rewrite, and when they expire"
     )
+    without_personal_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stores that hold no personal value by construction, and why",
+    )
 
 
 class ModelMetricsBody(BaseModel):

@@ -61,6 +61,21 @@ if TYPE_CHECKING:
     from credit_risk.data.erasure import RawErasure
 
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
+WITHOUT_PERSONAL_VALUES = {
+    "training snapshots (S3 artifacts)": (
+        "analytics rows only: the pseudonym and non-personal features, kept with the model "
+        "versions they trained (as analytics is kept)"
+    ),
+    "quality reports": (
+        "figures and examples of features, targets and application ids only: personal "
+        "columns are never features, so no report quotes one"
+    ),
+    "alerts, logs and execution histories": (
+        "name rows, columns and rules, never a personal value (tests/security/"
+        "test_pii_in_errors.py)"
+    ),
+}
+"""Stores erasure has nothing to remove from, and why (stated in every erasure answer)."""
 MACHINES = {
     "pipeline": "pipeline_state_machine_arn",
     "training": "training_state_machine_arn",
@@ -490,6 +505,7 @@ class RiskService:
             "objects": objects,
             "kept": {t: {"rows": n, "reason": KEPT_REASON} for t, n in kept.items()},
             "expiring": self._expiring(),
+            "without_personal_values": WITHOUT_PERSONAL_VALUES,
         }
 
     def _expiring(self) -> dict[str, str]:
