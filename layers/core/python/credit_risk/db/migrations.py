@@ -78,19 +78,22 @@ def sql_dir() -> Path:
     )
 
 
-def sql_statements(name: str) -> list[str]:
+def sql_statements(name: str, **identifiers: str) -> list[str]:
     """The statements of ``sql/queries/<name>.sql``: each ends with ``;`` at the end of a
-    line; comment lines are dropped."""
+    line; comment lines are dropped; ``{name}`` fields are filled with ``identifiers``
+    (DDL takes no bind parameters: the caller has checked each one)."""
     path = sql_dir() / "queries" / f"{name}.sql"
     body = "\n".join(
         line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
     )
+    if identifiers:
+        body = body.format(**identifiers)
     return [s.strip() for s in (body + "\n").split(";\n") if s.strip()]
 
 
-def run_sql(conn: Connection, name: str) -> None:
+def run_sql(conn: Connection, name: str, **identifiers: str) -> None:
     """Run ``sql/queries/<name>.<dialect>.sql`` (``postgresql`` or ``sqlite``)."""
-    for statement in sql_statements(f"{name}.{conn.dialect.name}"):
+    for statement in sql_statements(f"{name}.{conn.dialect.name}", **identifiers):
         conn.execute(text(statement))
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
-from credit_risk.db.engine import SCHEMAS, is_postgres
+from credit_risk.db.engine import is_postgres
+from credit_risk.db.migrations import run_sql
 from credit_risk.errors import ConfigurationError
 
-WRITABLE = ("staging", "analytics", "ml")
-APPEND_ONLY = ("audit",)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -41,23 +40,8 @@ def grant_application_role(engine: Engine, role: str, password: str) -> bool:
             # DDL takes no bind parameters: the password is quoted as a literal by Postgres.
             literal = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar()
             conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD {literal}"))
-        database = conn.execute(text("SELECT current_database()")).scalar()
-        conn.execute(text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role}'))
-        for schema in SCHEMAS:
-            conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
-            _grant(conn, role, schema, "USAGE, SELECT", "SEQUENCES")
-        for schema in WRITABLE:
-            _grant(conn, role, schema, "SELECT, INSERT, UPDATE, DELETE", "TABLES")
-        for schema in APPEND_ONLY:
-            conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}"))
-            _grant(conn, role, schema, "SELECT, INSERT", "TABLES")
+        database = str(conn.execute(text("SELECT current_database()")).scalar())
+        if '"' in database:
+            raise ConfigurationError("the database name must not contain a double quote")
+        run_sql(conn, "application_role", role=role, database=database)
     return not exists
-
-
-def _grant(conn: Connection, role: str, schema: str, rights: str, kind: str) -> None:
-    """``rights`` on every existing ``kind`` (TABLES, SEQUENCES) of ``schema`` and on those
-    the owner creates later."""
-    conn.execute(text(f"GRANT {rights} ON ALL {kind} IN SCHEMA {schema} TO {role}"))
-    conn.execute(
-        text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {rights} ON {kind} TO {role}")
-    )
