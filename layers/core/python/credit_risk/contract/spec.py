@@ -23,6 +23,9 @@ from credit_risk.contract.files import load_yaml_model
 from credit_risk.errors import ContractError
 
 ColumnType = Literal["string", "integer", "float", "date", "category", "boolean"]
+Monotone = Literal["increasing", "decreasing"]
+"""A declared direction of risk: ``increasing`` means the PD must not decrease as the
+value grows, ``decreasing`` that it must not increase."""
 DATASETS = ("applications", "outcomes")
 # Not after a digit or dot, so the exponent of a constant such as 1e-3 is not a name.
 _IDENTIFIER = re.compile(r"(?<![0-9.])[A-Za-z_][A-Za-z0-9_]*")
@@ -42,6 +45,7 @@ class ColumnSpec(BaseModel):
     pii: bool = False
     feature: bool = False
     known_at_application: bool = True
+    monotone: Monotone | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -132,6 +136,7 @@ class DerivedFeature(BaseModel):
 
     expr: str | None = None
     months_between: tuple[str, str] | None = None
+    monotone: Monotone | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -217,6 +222,11 @@ class Contract(BaseModel):
                 )
             if col.feature and col.pii:
                 raise ValueError(f"column '{name}' is personal data and cannot be a feature")
+            if col.monotone is not None and not (col.feature and col.type in ("integer", "float")):
+                raise ValueError(
+                    f"column '{name}' declares monotone '{col.monotone}' but only a numeric "
+                    "(integer or float) feature column can"
+                )
         known = {n for n, c in apps.columns.items() if c.known_at_application and not c.pii}
         earlier: set[str] = set()  # features are built in order: read only earlier ones
         for name, feat in self.derived.items():
@@ -261,6 +271,15 @@ class Contract(BaseModel):
             if c.feature and c.type in ("integer", "float", "boolean")
         ]
         return cols + list(self.derived)
+
+    @cached_property
+    def monotone(self) -> dict[str, Monotone]:
+        """The declared direction of risk of each monotone model input, by name."""
+        declared: dict[str, Monotone] = {
+            n: c.monotone for n, c in self.applications.columns.items() if c.monotone
+        }
+        declared.update({n: d.monotone for n, d in self.derived.items() if d.monotone})
+        return declared
 
     @cached_property
     def categorical_features(self) -> list[str]:

@@ -304,6 +304,48 @@ def _feature_importance(metrics: Mapping[str, Any]) -> str:
     return _section("feature-importance", "Feature importance", svg + note)
 
 
+def _monotonicity(metrics: Mapping[str, Any]) -> str:
+    """The declared monotone features and whether the fitted model honours each; a breach
+    is stated, never passed over. No section when the contract declares none."""
+    checks = metrics.get("monotonicity")
+    if not isinstance(checks, Mapping) or not checks:
+        return ""
+    rows, broken = [], []
+    for name, check in sorted(checks.items(), key=lambda kv: str(kv[0])):
+        check = check if isinstance(check, Mapping) else {}
+        holds = check.get("holds") is True
+        if not holds:
+            broken.append(str(name))
+        coefficient = check.get("coefficient")
+        how = "constrained in training" if check.get("enforced") else "not constrained"
+        if coefficient is not None:
+            how = f"linear, coefficient {_fmt(coefficient)}"
+        verdict = "holds" if holds else "VIOLATED"
+        rows.append(
+            f"<tr><th><code>{_e(name)}</code></th><td>{_e(check.get('declared', 'n/a'))}</td>"
+            f'<td class="{"" if holds else "missing"}">{verdict}</td>'
+            f'<td class="num">{_e(_fmt(check.get("violations"), "pct"))}</td>'
+            f"<td>{_e(how)}</td></tr>"
+        )
+    table = (
+        "<table><thead><tr><th>Feature</th><th>Declared</th><th>Check</th>"
+        "<th>Rows against</th><th>How</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+    if broken:
+        verdict_note = (
+            f'<p class="missing">The model violates the declared direction of '
+            f"{_e(', '.join(broken))}: its PD moves the other way for some holdout rows.</p>"
+        )
+    else:
+        verdict_note = '<p class="note">The model honours every declared direction.</p>'
+    note = (
+        '<p class="note">Each feature is swept over its training quantiles on up to 200 '
+        "holdout rows, the other inputs held fixed; a row is against the declared direction "
+        "when its PD moves the other way by more than 1e-9.</p>"
+    )
+    return _section("monotonicity", "Monotone constraints", verdict_note + table + note)
+
+
 def _confusion_counts(metrics: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
     """(tn, fp, fn, tp), or None when any is missing."""
     matrix = metrics.get("confusion_matrix") or {}
@@ -377,6 +419,7 @@ def render_model_card(
             _calibration(metrics),
             _score_distribution(metrics),
             _feature_importance(metrics),
+            _monotonicity(metrics),
             _confusion_matrix(metrics),
             _parameters(metadata),
         ]

@@ -15,13 +15,17 @@ holdout rows:
     ``LogisticRegression``, ``xgboost.XGBRFClassifier`` (the random forest) or
     ``xgboost.XGBClassifier`` (gradient boosting).
 
+A feature the contract declares ``monotone`` is constrained in both xgboost candidates
+(``monotone_constraints``, see :func:`monotone_constraints`); a logistic regression is
+monotone in each numeric input by construction, in the direction of its coefficient's sign.
+
 Both tree candidates are xgboost models so that serving needs numpy and xgboost only, with
 exact TreeSHAP attributions (see :mod:`credit_risk.models.training.trainer`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +68,19 @@ def build_preprocessor(
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
 
 
+_DIRECTION = {"increasing": 1, "decreasing": -1}
+
+
+def monotone_constraints(numeric: Sequence[str], monotone: Mapping[str, str]) -> tuple[int, ...]:
+    """xgboost's ``monotone_constraints`` for the ``prepare`` step's columns: +1, -1 or 0.
+
+    The prepared matrix starts with the imputed numeric features in ``numeric`` order;
+    missing-value indicators and one-hot columns follow, and how many there are depends
+    on the rows a fold is fitted on. They are never constrained, so the vector covers the
+    numeric columns only and xgboost pads the rest with 0 (unconstrained)."""
+    return tuple(_DIRECTION.get(monotone.get(name, ""), 0) for name in numeric)
+
+
 def build_estimator(
     kind: EstimatorKind,
     params: dict[str, Any],
@@ -72,14 +89,18 @@ def build_estimator(
     pos_weight: float,
     seed: int,
     threads: int | None,
+    constraints: Sequence[int] = (),
 ) -> Any:
-    """The ``model`` step with its parameters and any class weighting."""
+    """The ``model`` step with its parameters, any class weighting and, for xgboost, the
+    monotone ``constraints`` of the prepared columns (none when all are 0)."""
     if kind == "logistic_regression":
         weight = "balanced" if imbalance.kind == "class_weight" else None
         return LogisticRegression(**params, class_weight=weight, random_state=seed)
     extra: dict[str, Any] = {"random_state": seed, "n_jobs": threads}
     if imbalance.kind == "scale_pos_weight":
         extra["scale_pos_weight"] = pos_weight
+    if any(constraints):
+        extra["monotone_constraints"] = "(" + ",".join(str(int(c)) for c in constraints) + ")"
     if kind == "xgboost":
         return xgb.XGBClassifier(**params, **extra)
     if kind == "xgboost_random_forest":
@@ -97,8 +118,12 @@ def build_pipeline(
     pos_weight: float = 1.0,
     seed: int = 42,
     threads: int | None = None,
+    monotone: Mapping[str, str] | None = None,
 ) -> Pipeline:
-    """An unfitted candidate pipeline: prepare → optional sampler → estimator."""
+    """An unfitted candidate pipeline: prepare → optional sampler → estimator.
+
+    ``monotone`` maps a numeric feature to its declared direction of risk (``increasing``
+    or ``decreasing``); xgboost estimators are constrained to it."""
     steps: list[tuple[str, Any]] = [
         ("prepare", build_preprocessor(numeric, categorical, scale=kind == "logistic_regression"))
     ]
@@ -108,7 +133,13 @@ def build_pipeline(
         (
             "model",
             build_estimator(
-                kind, params, imbalance, pos_weight=pos_weight, seed=seed, threads=threads
+                kind,
+                params,
+                imbalance,
+                pos_weight=pos_weight,
+                seed=seed,
+                threads=threads,
+                constraints=monotone_constraints(numeric, monotone or {}),
             ),
         )
     )

@@ -42,6 +42,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
@@ -374,6 +376,7 @@ class _Problem:
             pos_weight=self.pos_weight,
             seed=self.seed,
             threads=self.cfg.threads,
+            monotone=self.contract.monotone,
         )
 
 
@@ -502,6 +505,8 @@ def _finish(
             **_search_auc(chosen.run, cv_metrics, method),
         },
     }
+    if contract.monotone:
+        metrics["monotonicity"] = _monotonicity(problem, model)
     if problem.split.first_holdout_date is not None:
         metrics["first_holdout_date"] = problem.split.first_holdout_date
     params = {
@@ -529,6 +534,32 @@ def _finish(
         search=[t.to_dict() for t in trials],
         seconds=seconds,
     )
+
+
+MONOTONE_ROWS = 200
+"""Holdout rows the monotonicity probe sweeps each declared feature over."""
+
+
+def _monotonicity(problem: _Problem, model: CalibratedModel) -> dict[str, dict[str, Any]]:
+    """Probe the fitted model along every feature the contract declares monotone (see
+    :func:`credit_risk.models.training.metrics.monotonicity`); a logistic regression's
+    entries also carry the coefficient of the feature's prepared column, whose sign is the
+    direction the linear model has learnt."""
+    picked = np.random.default_rng(problem.seed).permutation(len(problem.y_ho))[:MONOTONE_ROWS]
+    estimator = model.pipeline.named_steps["model"]
+    result = m.monotonicity(
+        lambda frame: model.predict_proba(frame)[:, 1],
+        problem.X_tr,
+        problem.X_ho.iloc[np.sort(picked)],
+        problem.contract.monotone,
+        enforced=isinstance(estimator, xgb.XGBModel),
+    )
+    if isinstance(estimator, LogisticRegression):
+        numeric = problem.contract.numeric_features
+        coef = np.asarray(estimator.coef_).reshape(-1)
+        for name, entry in result.items():
+            entry["coefficient"] = float(coef[numeric.index(name)])
+    return result
 
 
 def _search(problem: _Problem, say: Progress) -> list[_Trial]:
