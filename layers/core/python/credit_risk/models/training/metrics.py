@@ -250,24 +250,18 @@ def monotonicity(
             if len(values)
             else np.array([])
         )
-        if len(grid) < 2 or len(rows) == 0:
-            out[name] = {
-                "declared": direction,
-                "holds": True,
-                "violations": 0.0,
-                "grid_points": int(len(grid)),
-                "rows": int(len(rows)),
-                "enforced": enforced,
-            }
-            continue
-        swept = rows.loc[rows.index.repeat(len(grid))].reset_index(drop=True)
-        swept[name] = np.tile(grid, len(rows))
-        curves = np.asarray(predict(swept), dtype=np.float64).reshape(len(rows), len(grid))
-        steps = np.diff(curves, axis=1)
-        against = (
-            steps < -MONOTONE_TOLERANCE if direction == "increasing" else steps > MONOTONE_TOLERANCE
-        )
-        share = float(np.mean(against.any(axis=1)))
+        share = 0.0
+        if len(grid) >= 2 and len(rows):
+            swept = rows.loc[rows.index.repeat(len(grid))].reset_index(drop=True)
+            swept[name] = np.tile(grid, len(rows))
+            curves = np.asarray(predict(swept), dtype=np.float64).reshape(len(rows), len(grid))
+            steps = np.diff(curves, axis=1)
+            against = (
+                steps < -MONOTONE_TOLERANCE
+                if direction == "increasing"
+                else steps > MONOTONE_TOLERANCE
+            )
+            share = float(np.mean(against.any(axis=1)))
         out[name] = {
             "declared": direction,
             "holds": share == 0.0,
