@@ -182,6 +182,12 @@ class DriverFloor:
         self.audit_row = list(cur.fetchone())
         audit_columns = [d[0] for d in cur.description]
         self.seq_at = audit_columns.index("seq")
+        # The floor appends to a chain of its own (the API's writer chains are unique on
+        # chain and position), one position per request, as a writer of its own would.
+        self.chain_at = audit_columns.index("chain_id")
+        self.chain_seq_at = audit_columns.index("chain_seq")
+        self.audit_row[self.chain_at] = "bench-floor"
+        self.chain_seq = 0
         self.score_sql, self.audit_sql = (
             f"INSERT INTO {table} ({', '.join(_quoted(c) for c in names)}) "
             f"VALUES ({', '.join([mark] * len(names))})"
@@ -230,6 +236,8 @@ class DriverFloor:
         self.predict(self.designs[n])
         self.seq += 1
         self.audit_row[self.seq_at] = self.seq
+        self.chain_seq += 1
+        self.audit_row[self.chain_seq_at] = self.chain_seq
         if self.sqlite:
             cur.execute("BEGIN")
         cur.execute(self.score_sql, self.score_row)
