@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from functional.api.conftest import ApiWorld
 
+from credit_risk.decisions.scoring import any_outside_training_range, outside_training_range
 from credit_risk.models.lean import LeanModel
 from credit_risk.runtime import reset_runtime
 from fixtures.champion import TrainedModels
@@ -160,3 +161,21 @@ def test_an_older_model_without_ranges_still_scores(api: ApiWorld) -> None:
     assert answer.status == 200, answer.body
     assert answer.body["model_version"] == version.version
     assert answer.body["reason_codes"] == []
+
+
+def test_the_many_row_range_check_flags_what_the_one_row_check_names(
+    trained: TrainedModels,
+) -> None:
+    # GIVEN feature rows inside, outside (either end), missing and boolean-valued
+    lean = trained.lean(trained.best)
+    ranges = lean.metadata["feature_ranges"]
+    base = trained.features[trained.contract.features].iloc[0].to_dict()
+    rows = [dict(base)]
+    for name in ("loan_amount", "credit_history_months"):
+        low, high = ranges[name]["min"], ranges[name]["max"]
+        rows += [{**base, name: low - 1}, {**base, name: high + 1}, {**base, name: None}]
+        rows += [{**base, name: True}, {**base, name: float("inf")}, {**base, name: "x"}]
+    # THEN the vectorised check agrees with the one-row check on every row
+    flagged = any_outside_training_range(lean, rows)
+    assert flagged.tolist() == [bool(outside_training_range(lean, row)) for row in rows]
+    assert flagged.sum() == 6

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from credit_risk.contract import Contract, load_contract
 from credit_risk.contract.expressions import compile_expression
-from credit_risk.data.features import build_feature_row, build_features
+from credit_risk.data.features import build_feature_row, build_feature_variants, build_features
 from credit_risk.data.generator import generate
 from credit_risk.errors import ContractError
 
@@ -187,3 +187,23 @@ def test_the_row_builder_does_not_load_pandas() -> None:
         env={"PYTHONPATH": str(REPO / "layers/core/python"), "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip() == "False"
+
+
+def test_variants_equal_whole_rows_with_the_changes_applied() -> None:
+    # GIVEN synthetic applications and changes to the loan's terms (on which derived
+    # features such as the instalment burden depend) and to a column nothing derives from
+    contract = load_contract()
+    records = generate(200, seed=8).applications.to_dict("records")
+    changes = [
+        {"loan_amount": 1_000},
+        {"loan_term_months": 60},
+        {"loan_amount": 12_345.5, "loan_term_months": 24},
+        {"loan_amount": None},
+        {},
+    ]
+    for record in records:
+        # WHEN the variants are built incrementally
+        variants = build_feature_variants(contract, record, changes)
+        # THEN each equals the whole build of the changed application, key for key
+        for change, variant in zip(changes, variants, strict=True):
+            assert variant == build_feature_row(contract, {**record, **change}), change

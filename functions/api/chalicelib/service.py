@@ -32,7 +32,7 @@ from chalicelib.requests import (
 from chalicelib.store import CustomerStore, PersonalDataStore
 from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
-from credit_risk.data.features import build_feature_row
+from credit_risk.data.features import build_feature_row, build_feature_variants
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
 from credit_risk.decisions.counterfactuals import find_counterfactuals
@@ -41,6 +41,7 @@ from credit_risk.decisions.scoring import (
     OUT_OF_RANGE_CODE,
     LoadedModel,
     decide_rows,
+    decide_without_reasons,
     outside_training_range,
 )
 from credit_risk.decisions.serving import ChampionLoader
@@ -187,7 +188,9 @@ class RiskService:
         decision["reason_codes"] = self._check_training_range(loaded, row, decision)
         if decision["decision"] != "approve" and self.contract.actionable:
             decision["counterfactuals"] = find_counterfactuals(
-                application, self.contract, lambda apps: self._decide_many(loaded, apps)
+                application,
+                self.contract,
+                lambda changes: self._decide_variants(loaded, application, changes),
             )
         result = {
             "request_id": request_id,
@@ -219,23 +222,18 @@ class RiskService:
         )
         return result
 
-    def _decide_many(
-        self, loaded: LoadedModel, applications: Sequence[Mapping[str, Any]]
+    def _decide_variants(
+        self,
+        loaded: LoadedModel,
+        application: Mapping[str, Any],
+        changes: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
-        """Decide applications exactly as :meth:`predict` does (features, exposure, the
-        model, the policy, the training-range check sending a decision to review)."""
-        rows = []
-        for application in applications:
-            row = dict(build_feature_row(self.contract, dict(application)))
-            ead = self.policy.ead_feature
-            if ead and ead not in row:
-                row[ead] = application.get(ead)
-            rows.append(row)
-        decided = decide_rows(loaded, rows, self.contract, self.policy)
-        for row, decision in zip(rows, decided, strict=True):
-            if outside_training_range(loaded.model, row):
-                decision["decision"] = "review"
-        return decided
+        """Decide ``application`` with each of ``changes`` applied as :meth:`predict`
+        decides it (features, the model, the policy, the training-range check sending a
+        decision to review): PD, score, grade and decision, without the reasons a
+        counterfactual search does not show."""
+        rows = build_feature_variants(self.contract, application, changes)
+        return decide_without_reasons(loaded, rows, self.policy)
 
     def _check_training_range(
         self, loaded: LoadedModel, row: dict[str, Any], decision: dict[str, Any]

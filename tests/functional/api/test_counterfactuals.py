@@ -67,8 +67,8 @@ def test_an_approved_answer_carries_no_counterfactuals(api: ApiWorld) -> None:
     pytest.fail("no approved application among 40 small loans")
 
 
-def _fake_scorer(approve_when: Any) -> Any:
-    def score_many(apps: Any) -> list[dict[str, Any]]:
+def _fake_scorer(application: dict[str, Any], approve_when: Any) -> Any:
+    def score_many(changes: Any) -> list[dict[str, Any]]:
         return [
             {
                 "decision": "approve" if approve_when(a) else "decline",
@@ -76,7 +76,7 @@ def _fake_scorer(approve_when: Any) -> Any:
                 "score": 700,
                 "grade": "A",
             }
-            for a in apps
+            for a in ({**application, **c} for c in changes)
         ]
 
     return score_many
@@ -86,17 +86,19 @@ def test_a_single_change_is_preferred_and_pairs_are_tried_only_without_one() -> 
     contract = load_contract()
     application = {"loan_amount": 20000, "loan_term_months": 12}
     single = find_counterfactuals(
-        application, contract, _fake_scorer(lambda a: a["loan_amount"] <= 15000)
+        application, contract, _fake_scorer(application, lambda a: a["loan_amount"] <= 15000)
     )
     assert single["found"]
     assert single["options"][0]["changes"] == [{"field": "loan_amount", "from": 20000, "to": 15000}]
     pair = find_counterfactuals(
         application,
         contract,
-        _fake_scorer(lambda a: a["loan_amount"] <= 18000 and a["loan_term_months"] >= 36),
+        _fake_scorer(
+            application, lambda a: a["loan_amount"] <= 18000 and a["loan_term_months"] >= 36
+        ),
     )
     assert pair["found"] and len(pair["options"][0]["changes"]) == 2
-    none = find_counterfactuals(application, contract, _fake_scorer(lambda a: False))
+    none = find_counterfactuals(application, contract, _fake_scorer(application, lambda a: False))
     assert not none["found"] and "loan_amount, loan_term_months" in none["message"]
 
 

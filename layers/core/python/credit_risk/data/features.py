@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -155,13 +155,61 @@ class FeatureRowBuilder:
         ]
         self._numeric_features = contract.numeric_features
         self._categorical_features = contract.categorical_features
+        self._dependent: dict[frozenset[str], list[_Step]] = {}
 
     def __call__(self, application: Mapping[str, Any]) -> dict[str, Any]:
         """``contract.features`` for one application: floats (None when missing or
         undefined, such as a ratio over zero) and categories (None when missing)."""
         env: dict[str, float] = {n: _as_number(application.get(n)) for n in self._numeric}
         dates = {n: _as_datetime(application.get(n)) for n in self._dates}
-        for step in self._steps:
+        self._derive(env, dates, self._steps)
+        return self._row(env, application)
+
+    def variants(
+        self, application: Mapping[str, Any], changes: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The feature rows of ``application`` with each of ``changes`` applied (a few
+        columns changed to other values): ``[self({**application, **c}) for c in
+        changes]``, computed once for the application and then, per change, only for
+        the derived features that depend on a changed column."""
+        env: dict[str, float] = {n: _as_number(application.get(n)) for n in self._numeric}
+        dates = {n: _as_datetime(application.get(n)) for n in self._dates}
+        self._derive(env, dates, self._steps)
+        numeric, date_columns = set(self._numeric), set(self._dates)
+        rows = []
+        for change in changes:
+            changed_env = dict(env)
+            changed_dates = dates
+            for name, value in change.items():
+                if name in numeric:
+                    changed_env[name] = _as_number(value)
+                elif name in date_columns:
+                    changed_dates = {**changed_dates, name: _as_datetime(value)}
+            self._derive(changed_env, changed_dates, self._depending_on(frozenset(change)))
+            rows.append(self._row(changed_env, {**application, **change}))
+        return rows
+
+    def _depending_on(self, changed: frozenset[str]) -> list[_Step]:
+        """The derived steps whose value depends, directly or through an earlier derived
+        feature, on a column in ``changed`` (in evaluation order)."""
+        steps = self._dependent.get(changed)
+        if steps is None:
+            dirty, steps = set(changed), []
+            for step in self._steps:
+                inputs = set(step.between) if step.between is not None else set()
+                if step.expression is not None:
+                    inputs |= step.expression.names
+                if inputs & dirty:
+                    steps.append(step)
+                    dirty.add(step.name)
+            self._dependent[changed] = steps
+        return steps
+
+    @staticmethod
+    def _derive(
+        env: dict[str, float], dates: Mapping[str, datetime | None], steps: Sequence[_Step]
+    ) -> None:
+        for step in steps:
             if step.between is not None:
                 start, end = dates.get(step.between[0]), dates.get(step.between[1])
                 value = math.nan if start is None or end is None else (end - start).days
@@ -170,6 +218,8 @@ class FeatureRowBuilder:
                 assert step.expression is not None
                 value = step.expression(env)
                 env[step.name] = value if math.isfinite(value) else math.nan
+
+    def _row(self, env: Mapping[str, float], application: Mapping[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for name in self._numeric_features:
             value = env[name]
@@ -191,6 +241,18 @@ def build_feature_row(contract: Contract, application: Mapping[str, Any]) -> dic
     ``contract.features`` keys and the same values, with None where the batch has NaN.
     Dates may be ``date``/``datetime`` objects or ISO strings.
     """
+    return _builder(contract)(application)
+
+
+def build_feature_variants(
+    contract: Contract, application: Mapping[str, Any], changes: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """:func:`build_feature_row` of ``application`` with each of ``changes`` applied
+    (``{**application, **change}``), recomputing per change only what depends on it."""
+    return _builder(contract).variants(application, changes)
+
+
+def _builder(contract: Contract) -> FeatureRowBuilder:
     builder = _builders.get(id(contract))
     if builder is None or builder.contract is not contract:
         builder = FeatureRowBuilder(contract)
@@ -198,4 +260,4 @@ def build_feature_row(contract: Contract, application: Mapping[str, Any]) -> dic
             if len(_builders) > 16:
                 _builders.clear()
             _builders[id(contract)] = builder
-    return builder(application)
+    return builder

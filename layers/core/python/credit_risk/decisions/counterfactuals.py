@@ -1,9 +1,10 @@
 """Counterfactuals for declines: the smallest changes to the loan's actionable terms
 (amount, term; the contract's ``actionable``) that would turn a decision into an approval.
 
-Pure: the caller passes ``score_many``, which decides a list of applications exactly as a
-real request would be decided (the same model, policy and training-range check), so every
-option returned has been re-scored. Single-term changes are tried first, each term's
+Pure: the caller passes ``score_many``, which decides a list of changes to the application
+(each a mapping of changed term to its new value) exactly as a real request with those
+terms would be decided (the same model, policy and training-range check), so every option
+returned has been re-scored. Single-term changes are tried first, each term's
 candidates nearest the applicant's own value first; pairs only when no single change
 works. All candidates are scored in one call.
 """
@@ -96,10 +97,7 @@ def _approved(
     """The approving changes, best per term set: the nearest (first on each ladder)."""
     if not changes:
         return []
-    variants = [
-        {**application, **{n: _typed(v, application[n]) for n, v in change}} for change in changes
-    ]
-    decided = score_many(variants)
+    decided = score_many([{n: _typed(v, application[n]) for n, v in change} for change in changes])
     best: dict[tuple[str, ...], dict[str, Any]] = {}
     for change, decision in zip(changes, decided, strict=True):
         names = tuple(n for n, _ in change)

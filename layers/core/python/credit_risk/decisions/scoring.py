@@ -16,8 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from credit_risk.contract import Contract
-from credit_risk.decisions.policy import DecisionPolicy, exposure_at_default, make_decision
+from credit_risk.decisions.policy import (
+    DecisionPolicy,
+    decide,
+    exposure_at_default,
+    make_decision,
+    risk_grade,
+    score_points,
+)
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.versions import ModelVersion
 
@@ -59,6 +68,35 @@ def outside_training_range(model: LeanModel, row: Mapping[str, Any]) -> list[str
     return outside
 
 
+def any_outside_training_range(model: LeanModel, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Per row, whether :func:`outside_training_range` would name a feature: the same
+    bounds and the same rules (missing values and booleans are not checked), for many
+    rows at once."""
+    ranges = model.metadata.get("feature_ranges")
+    flagged = np.zeros(len(rows), dtype=bool)
+    if not isinstance(ranges, Mapping) or not rows:
+        return flagged
+    for name in model.numeric:
+        bounds = ranges.get(name)
+        try:
+            low, high = float(bounds["min"]), float(bounds["max"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            continue
+        values = np.array([_checked_number(row.get(name)) for row in rows], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            flagged |= (values < low) | (values > high)  # NaN compares false: not flagged
+    return flagged
+
+
+def _checked_number(value: Any) -> float:
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def decide_rows(
     loaded: LoadedModel,
     rows: Sequence[Mapping[str, Any]],
@@ -79,6 +117,31 @@ def decide_rows(
         result = decision.to_dict()
         result["model_version"] = loaded.version.version
         out.append(result)
+    return out
+
+
+def decide_without_reasons(
+    loaded: LoadedModel, rows: Sequence[Mapping[str, Any]], policy: DecisionPolicy
+) -> list[dict[str, Any]]:
+    """PD, score, grade and decision for feature rows, as :func:`decide_rows` gives them
+    (the same margins, calibration and policy), without the contributions and reasons a
+    search over many variants of one application does not need. A row with an input
+    outside the model's training range goes to review, as a real request does."""
+    model = loaded.model
+    pds = model.calibration(model.margin_of(model.encode(rows)))
+    outside = any_outside_training_range(model, rows)
+    out = []
+    for pd, beyond in zip(pds.tolist(), outside.tolist(), strict=True):
+        value = float(pd)
+        decision = "review" if beyond else decide(value, policy)
+        out.append(
+            {
+                "probability_of_default": value,
+                "score": score_points(value, policy),
+                "grade": risk_grade(value, policy),
+                "decision": decision,
+            }
+        )
     return out
 
 
