@@ -241,6 +241,7 @@ def ensure_contract_tables(engine: Engine, contract: Contract) -> None:
     meta = MetaData()
     wanted = [schema.staging_table(contract, d, meta) for d in DATASETS]
     wanted.append(schema.features_table(contract, meta))
+    wanted.append(schema.protected_table(contract, meta))
     with engine.begin() as conn:
         inspector = inspect(conn)
         for table in wanted:
