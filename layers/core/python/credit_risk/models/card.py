@@ -17,7 +17,7 @@ from typing import Any
 from credit_risk import charts
 from credit_risk.charts import escape_text as _e
 from credit_risk.charts import finite_number as _number
-from credit_risk.models.fairness import fairness_html
+from credit_risk.models.fairness_table import fairness_html
 
 MAX_FEATURES_SHOWN = 25
 

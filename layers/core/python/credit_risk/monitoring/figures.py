@@ -97,6 +97,8 @@ class Rules(BaseModel):
     auc: Rule = Field(default_factory=lambda: Rule(min=0.65, severity="critical"))
     auc_drop: Rule = Field(default_factory=lambda: Rule(max=0.05, severity="critical"))
     calibration_ratio: Rule = Field(default_factory=lambda: Rule(min=0.67, max=1.5))
+    # Lowest adverse impact ratio of live approvals per protected attribute (fairness).
+    adverse_impact_ratio: Rule = Field(default_factory=lambda: Rule(min=0.8))
 
 
 class WindowConfig(BaseModel):
