@@ -20,7 +20,8 @@ def _cell(value: Any, style: str) -> str:
 
 def fairness_html(report: Mapping[str, Any], *, min_air: float | None = None) -> str:
     """The fairness figures as HTML tables, one per protected attribute (escaped; no
-    script). With ``min_air``, a group below it is marked."""
+    script). With ``min_air``, a group below it is marked. The mean PD shown beside the
+    default rate is that of the same rows (``matured_mean_pd`` for live figures)."""
     parts = []
     for name, figures in sorted(report.items(), key=lambda kv: str(kv[0])):
         if not isinstance(figures, Mapping):
@@ -40,7 +41,7 @@ def fairness_html(report: Mapping[str, Any], *, min_air: float | None = None) ->
                 + f'<td class="num{" missing" if low else ""}">'
                 + ("n/a" if air is None else f"{air:.3f}")
                 + "</td>"
-                + _cell(entry.get("mean_pd"), "pct")
+                + _cell(entry.get("matured_mean_pd", entry.get("mean_pd")), "pct")
                 + _cell(entry.get("default_rate"), "pct")
                 + _cell(entry.get("auc"), "num")
                 + "</tr>"

@@ -50,6 +50,8 @@ def live_fairness(
         for label, entry in figures["groups"].items():
             found = realised["groups"].get(label, {})
             entry.update({k: found[k] for k in _OUTCOME_FIGURES if k in found})
+            if "mean_pd" in found:
+                entry["matured_mean_pd"] = found["mean_pd"]
         out[name] = figures
     return out
 

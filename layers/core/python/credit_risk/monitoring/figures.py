@@ -936,6 +936,23 @@ def monitoring_table(snapshot: Mapping[str, Any]) -> str:
                 for row in vintages[-12:]
             ],
         )
+    for attribute, figures in sorted((snapshot.get("fairness") or {}).items()):
+        lines += ["", f"Fairness: {attribute} (approvals in the window, outcomes matured)"]
+        lines += _table(
+            ["group", "apps", "approved", "AIR", "matured PD", "default rate", "AUC"],
+            [
+                [
+                    str(group),
+                    _num(entry.get("rows"), "int"),
+                    _num(entry.get("approval_rate"), "pct"),
+                    _num(entry.get("air")),
+                    _num(entry.get("matured_mean_pd", entry.get("mean_pd")), "pct"),
+                    _num(entry.get("default_rate"), "pct"),
+                    _num(entry.get("auc")),
+                ]
+                for group, entry in (figures.get("groups") or {}).items()
+            ],
+        )
     alerts = snapshot.get("alerts") or []
     lines += ["", f"Alerts: {len(alerts) or 'none'}"]
     lines += [f"  [{a['severity']}] {a['rule']}: {a['message']}" for a in alerts]
