@@ -56,7 +56,8 @@ def write_rejects(path: Path, refusals: list[Refusal]) -> int:
         writer = csv.writer(out)
         writer.writerow(["file", "dataset", "row_number", "column", "rule", "value"])
         for name, dataset, v, spec in refusals:
-            personal = spec.columns[v.column].pii if v.column in spec.columns else True
+            col = spec.columns.get(v.column)
+            personal = col is None or col.pii or col.protected
             writer.writerow(
                 [name, dataset, v.row_number, v.column, v.rule, "" if personal else v.value]
             )

@@ -16,6 +16,7 @@ from credit_risk.data.etl import application_features, protected_attributes
 from credit_risk.data.features import build_features
 from credit_risk.data.generator import generate
 from credit_risk.data.pseudonymise import pseudonym
+from credit_risk.data.validation import validate_frame
 from credit_risk.decisions.approval import approvals
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.errors import ContractError
@@ -128,6 +129,21 @@ def test_analytics_holds_protected_attributes_only_as_keyed_pseudonyms() -> None
     groups = protected_groups(frame, contract, KEY)
     assert list(groups["applicant_group"]) == staged["applicant_group"].tolist()
     assert protected_groups(frame, contract, b"another-key")["age_band"].tolist() == [None] * 300
+
+
+def test_a_bad_protected_value_is_refused_without_showing_it() -> None:
+    # GIVEN an application whose protected group is not one of the contract's
+    contract = load_contract()
+    raw = generate(3, seed=2).applications.astype(str)
+    raw.loc[1, "applicant_group"] = "group_z"
+
+    # WHEN it is validated
+    result = validate_frame(contract.applications, raw)
+
+    # THEN the row is refused naming the column and rule, never the value
+    (violation,) = result.violations
+    assert (violation.row_number, violation.column) == (2, "applicant_group")
+    assert violation.value is None and "group_z" not in violation.rule
 
 
 # --------------------------------------------------------------------------- figures
