@@ -21,7 +21,7 @@ from credit_risk.decisions.approval import approvals
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.errors import ContractError
 from credit_risk.models.card import render_model_card
-from credit_risk.models.fairness import fairness_refusals, group_figures
+from credit_risk.models.fairness import fairness_refusals, group_figures, shortfall_z
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.orchestration import (
     PROTECTED_PREFIX,
@@ -162,6 +162,14 @@ def test_adverse_impact_ratio_is_each_groups_approval_rate_over_the_best() -> No
     assert figures["groups"]["a"]["default_rate"] == pytest.approx(0.5)
     refusals = fairness_refusals({"g": figures}, None, min_air=0.8, max_air_drop=0.05)
     assert refusals == ["adverse impact ratio 0.700 of g b against a is below 0.8"]
+    # a shortfall of 0.95 standard errors (100 rows a group) is within sampling noise
+    assert shortfall_z(figures["groups"]["b"], figures["groups"]["a"], 0.8) == pytest.approx(
+        (0.8 * 0.6 - 0.42) / np.sqrt(0.64 * 0.6 * 0.4 / 100 + 0.42 * 0.58 / 100)
+    )
+    assert fairness_refusals({"g": figures}, None, min_air=0.8, max_air_drop=0.05, air_z=1.96) == []
+    assert fairness_refusals({"g": figures}, None, min_air=0.8, max_air_drop=0.05, air_z=0.5) == [
+        "adverse impact ratio 0.700 of g b against a is below 0.8 (1.0 standard errors, limit 0.5)"
+    ]
     champion = {"g": {**figures, "min_air": 0.76}}
     assert fairness_refusals({"g": figures}, champion, min_air=0.6, max_air_drop=0.05) == [
         "adverse impact ratio of g falls from the champion's 0.760 to 0.700 (b), more than 0.05"

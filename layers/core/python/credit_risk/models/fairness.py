@@ -11,6 +11,7 @@ counts in no group. Pure and light: numpy only, no scikit-learn (the monitor use
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,33 +97,56 @@ def fairness_report(
     }
 
 
+def shortfall_z(group: Mapping[str, Any], reference: Mapping[str, Any], min_air: float) -> float:
+    """How many standard errors a group's approval rate falls short of ``min_air`` times
+    the reference group's (two independent proportions); +inf for a sure shortfall."""
+    p_g, n_g = float(group["approval_rate"]), int(group["rows"])
+    p_r, n_r = float(reference["approval_rate"]), int(reference["rows"])
+    shortfall = min_air * p_r - p_g
+    variance = min_air**2 * p_r * (1 - p_r) / n_r + p_g * (1 - p_g) / n_g
+    if variance <= 0:
+        return math.inf if shortfall > 0 else 0.0
+    return shortfall / math.sqrt(variance)
+
+
 def fairness_refusals(
     candidate: Mapping[str, Any],
     champion: Mapping[str, Any] | None,
     *,
     min_air: float,
     max_air_drop: float,
+    air_z: float = 0.0,
 ) -> list[str]:
     """Why a candidate's fairness report forbids promotion (empty when it does not):
-    any attribute's lowest AIR below ``min_air``, or more than ``max_air_drop`` below the
-    champion's lowest AIR on the same rows."""
+    a group's AIR below ``min_air`` by more than ``air_z`` standard errors (a small
+    group's approval rate is itself uncertain; 0 takes the ratio as it is), or the lowest
+    AIR more than ``max_air_drop`` below the champion's on the same rows."""
     failures = []
     for name, figures in candidate.items():
         air = figures.get("min_air")
         if air is None:
             continue
-        group = figures.get("min_air_group")
+        groups = figures.get("groups") or {}
         reference = figures.get("reference")
-        if air < min_air:
-            failures.append(
-                f"adverse impact ratio {air:.3f} of {name} {group} against {reference} "
-                f"is below {min_air}"
-            )
+        below = []
+        for group, entry in groups.items():
+            ratio = entry.get("air")
+            if ratio is None or ratio >= min_air:
+                continue
+            z = shortfall_z(entry, groups[reference], min_air)
+            if z > air_z:
+                below.append(
+                    f"adverse impact ratio {ratio:.3f} of {name} {group} against {reference} "
+                    f"is below {min_air}"
+                    + (f" ({z:.1f} standard errors, limit {air_z})" if air_z else "")
+                )
+        if below:
+            failures += below
             continue
         before = (champion or {}).get(name, {}).get("min_air")
         if before is not None and before - air > max_air_drop:
             failures.append(
                 f"adverse impact ratio of {name} falls from the champion's {before:.3f} to "
-                f"{air:.3f} ({group}), more than {max_air_drop}"
+                f"{air:.3f} ({figures.get('min_air_group')}), more than {max_air_drop}"
             )
     return failures

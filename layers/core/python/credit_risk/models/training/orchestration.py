@@ -72,6 +72,7 @@ class PromotionPolicy(BaseModel):
     # Fairness (per protected attribute of the contract, on the holdout's decisions):
     min_adverse_impact_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
     max_air_drop: float = Field(default=0.05, ge=0.0, le=1.0)
+    air_z: float = Field(default=1.96, ge=0.0)
 
 
 PROTECTED_PREFIX = "_protected_"
@@ -467,6 +468,7 @@ def compare(
             champion_fairness,
             min_air=policy.min_adverse_impact_ratio,
             max_air_drop=policy.max_air_drop,
+            air_z=policy.air_z,
         )
     if failures:
         return Comparison(
