@@ -21,7 +21,12 @@ from credit_risk.decisions.approval import approvals
 from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.errors import ContractError
 from credit_risk.models.card import render_model_card
-from credit_risk.models.fairness import fairness_refusals, group_figures, shortfall_z
+from credit_risk.models.fairness import (
+    fairness_refusals,
+    fairness_verdict,
+    group_figures,
+    shortfall_z,
+)
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.orchestration import (
     PROTECTED_PREFIX,
@@ -170,6 +175,13 @@ def test_adverse_impact_ratio_is_each_groups_approval_rate_over_the_best() -> No
     assert fairness_refusals({"g": figures}, None, min_air=0.8, max_air_drop=0.05, air_z=0.5) == [
         "adverse impact ratio 0.700 of g b against a is below 0.8 (1.0 standard errors, limit 0.5)"
     ]
+    # a promoted candidate's reason says so when a ratio was low but within the noise
+    assert fairness_verdict({"g": figures}, min_air=0.8, air_z=1.96) == (
+        "adverse impact ratio below 0.8 only within 1.96 standard errors (g b 0.700)"
+    )
+    assert fairness_verdict({"g": figures}, min_air=0.6, air_z=1.96) == (
+        "fair by the adverse impact ratio"
+    )
     champion = {"g": {**figures, "min_air": 0.76}}
     assert fairness_refusals({"g": figures}, champion, min_air=0.6, max_air_drop=0.05) == [
         "adverse impact ratio of g falls from the champion's 0.760 to 0.700 (b), more than 0.05"

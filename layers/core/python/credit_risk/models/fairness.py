@@ -150,3 +150,19 @@ def fairness_refusals(
                 f"{air:.3f} ({figures.get('min_air_group')}), more than {max_air_drop}"
             )
     return failures
+
+
+def fairness_verdict(report: Mapping[str, Any], *, min_air: float, air_z: float) -> str:
+    """What a promoted candidate's reason says of its fairness: fair by the AIR, or which
+    lowest AIRs were below ``min_air`` only within ``air_z`` standard errors."""
+    low = [
+        f"{name} {figures.get('min_air_group')} {figures['min_air']:.3f}"
+        for name, figures in report.items()
+        if figures.get("min_air") is not None and figures["min_air"] < min_air
+    ]
+    if not low:
+        return "fair by the adverse impact ratio"
+    return (
+        f"adverse impact ratio below {min_air} only within {air_z} standard errors "
+        f"({', '.join(low)})"
+    )

@@ -38,7 +38,7 @@ from credit_risk.errors import (
     describe_failure,
 )
 from credit_risk.models.card import render_model_card
-from credit_risk.models.fairness import fairness_refusals, fairness_report
+from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.training.candidate import FittedCandidate
@@ -487,7 +487,9 @@ def compare(
         else f"holdout AUC {cand_auc:.4f} beats the champion's {champ_auc:.4f}"
     )
     if fairness is not None:
-        reason += ", fair by the adverse impact ratio"
+        reason += ", " + fairness_verdict(
+            fairness, min_air=policy.min_adverse_impact_ratio, air_z=policy.air_z
+        )
     return Comparison(
         cand_auc,
         champ_auc,
