@@ -147,6 +147,25 @@ def synthetic_portfolio(
     )
 
 
+def _live_fairness(
+    book: Portfolio, frame: pd.DataFrame, snapshot: dict[str, Any]
+) -> dict[str, Any]:
+    """The fairness figures the monitor adds for this book's protected groups."""
+    from credit_risk.monitoring.fairness import live_fairness
+
+    spec = book.contract.applications
+    by_id = book.applications.set_index("application_id")
+    groups = {
+        n: by_id[n].reindex(frame["application_id"]).to_numpy(dtype=object)
+        for n in spec.protected_columns
+    }
+    categories = {n: spec.columns[n].categories or [] for n in groups}
+    fairness = live_fairness(frame, groups, categories, (snapshot["window"] or {}).get("months"))
+    for figures in fairness.values():
+        figures["threshold"] = 0.8
+    return fairness
+
+
 def dashboard_data(book: Portfolio) -> dict[str, Any]:
     """What the monitor would hand the dashboard for this book: its snapshot, the champion
     and a rejected challenger, and a few pipeline and training runs."""
@@ -162,6 +181,7 @@ def dashboard_data(book: Portfolio) -> dict[str, Any]:
         champion=m.Champion(CHAMPION, "xgboost", book.metrics),
         as_of=datetime(2024, 7, 1, 6, tzinfo=UTC),
     )
+    snapshot["fairness"] = _live_fairness(book, frame, snapshot)
     return {
         "snapshot": snapshot,
         "snapshot_id": "m20240701T060000000000",

@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, tracer
+from credit_risk.decisions.approval import approvals
+from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.models.training.orchestration import evaluate_and_register
 from credit_risk.runtime import get_runtime
 
@@ -16,6 +18,7 @@ from credit_risk.runtime import get_runtime
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Return the registered version and whether it should be promoted, with the reason."""
     runtime = get_runtime()
+    policy = load_decision_policy(contract=runtime.contract)
     return evaluate_and_register(
         contract=runtime.contract,
         store=runtime.store,
@@ -23,4 +26,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         snapshot_info=event["snapshot"],
         results=event["candidates"],
         config_path=runtime.settings.training_config_path,
+        approve=lambda pds: approvals(pds, policy),
+        pseudonym_key=runtime.pseudonym_key,
     )

@@ -325,7 +325,8 @@ def refusal_lines(spec: DatasetSpec, violations: list[Violation]) -> list[str]:
     groups: Counter[tuple[str, str]] = Counter((v.column, v.rule) for v in violations)
     lines = []
     for (column, rule), count in groups.most_common():
-        personal = spec.columns[column].pii if column in spec.columns else True
+        col = spec.columns.get(column)
+        personal = col is None or col.pii or col.protected
         examples = [
             f"row {v.row_number}" + ("" if personal or v.value is None else f" {v.value!r}")
             for v in violations

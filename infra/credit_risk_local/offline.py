@@ -56,17 +56,18 @@ def write_rejects(path: Path, refusals: list[Refusal]) -> int:
         writer = csv.writer(out)
         writer.writerow(["file", "dataset", "row_number", "column", "rule", "value"])
         for name, dataset, v, spec in refusals:
-            personal = spec.columns[v.column].pii if v.column in spec.columns else True
+            col = spec.columns.get(v.column)
+            personal = col is None or col.pii or col.protected
             writer.writerow(
                 [name, dataset, v.row_number, v.column, v.rule, "" if personal else v.value]
             )
     return len(refusals)
 
 
-def training_data(
+def _matured_applications(
     contract: Contract, applications: pd.DataFrame, outcomes: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """Features, matured targets and application dates, joined by the contract's id."""
+) -> pd.DataFrame:
+    """The applications with a matured outcome, each with its ``target``."""
     spec = contract.applications
     dates = pd.Series(
         pd.to_datetime(applications[spec.event_date]).to_numpy(),
@@ -74,9 +75,17 @@ def training_data(
     )
     labels = matured_labels(contract, outcomes, dates, batch_id="offline")
     labels = labels[labels["matured"]].set_index("application_id")
-    joined = applications.assign(_id=applications[spec.id].astype(str)).merge(
+    return applications.assign(_id=applications[spec.id].astype(str)).merge(
         labels[["target"]], left_on="_id", right_index=True
     )
+
+
+def training_data(
+    contract: Contract, applications: pd.DataFrame, outcomes: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Features, matured targets and application dates, joined by the contract's id."""
+    spec = contract.applications
+    joined = _matured_applications(contract, applications, outcomes)
     features = build_features(contract, joined.reset_index(drop=True))
     return (
         features,
@@ -108,6 +117,51 @@ def metrics_table(result: Any) -> str:
     return "\n".join([table, *notes])
 
 
+def holdout_fairness(
+    contract: Contract,
+    applications: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    X: pd.DataFrame,
+    y: pd.Series,
+    dates: pd.Series,
+    result: Any,
+    args: argparse.Namespace,
+) -> list[str]:
+    """Add each candidate's fairness figures per protected group on the holdout rows
+    (approvals by the decision policy) to its metrics; one line per candidate and
+    attribute with the lowest adverse impact ratio."""
+    from credit_risk.decisions.approval import approvals
+    from credit_risk.decisions.policy import load_decision_policy
+    from credit_risk.models.fairness import fairness_report
+    from credit_risk.models.training.config import load_training_config
+    from credit_risk.models.training.trainer import split_holdout
+
+    spec = contract.applications
+    if not spec.protected_columns:
+        return []
+    joined = _matured_applications(contract, applications, outcomes).reset_index(drop=True)
+    fraction = load_training_config(args.config).holdout_fraction
+    split = split_holdout(y.to_numpy(), dates, fraction=fraction, seed=args.seed)
+    groups = {
+        n: joined[n].astype(object).where(joined[n].notna(), None).to_numpy()[split.holdout]
+        for n in spec.protected_columns
+    }
+    categories = {n: spec.columns[n].categories or [] for n in groups}
+    policy = load_decision_policy(contract=contract)
+    rows = X.iloc[split.holdout]
+    outcome = y.to_numpy()[split.holdout]
+    lines = []
+    for name, candidate in result.candidates.items():
+        pds = candidate.model.predict_proba(rows)[:, 1]
+        report = fairness_report(groups, categories, pds, approvals(pds, policy), outcome)
+        candidate.metrics["fairness"] = report
+        for attribute, figures in report.items():
+            air = figures.get("min_air")
+            text = "n/a" if air is None else f"{air:.3f} ({figures.get('min_air_group')})"
+            lines.append(f"[{name}] {attribute}: lowest adverse impact ratio {text}")
+    return lines
+
+
 def train_offline(args: argparse.Namespace) -> int:
     """Run the `train` command; print the metrics table and write JSON when asked."""
     contract = load_contract(args.contract)
@@ -136,6 +190,8 @@ def train_offline(args: argparse.Namespace) -> int:
         candidates=args.candidates or None,
         progress=lambda line: print(f"  {line}", flush=True),
     )
+    for line in holdout_fairness(contract, applications, outcomes, X, y, dates, result, args):
+        print(f"  {line}")
     print()
     print(metrics_table(result))
     print(f"\n* best by holdout AUC: {result.best}")

@@ -76,3 +76,55 @@ def test_a_missing_file_is_a_clear_error_not_a_traceback(capsys) -> None:  # typ
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "/nope/a.csv" in err
+
+
+def test_train_reports_fairness_per_protected_group(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN the synthetic lender's files, whose contract declares two protected attributes
+    from credit_risk.data.generator import generate
+
+    data = generate(2500, seed=4, as_of="2026-06-01")
+    (tmp_path / "apps.csv").write_bytes(to_csv_bytes(data.applications))
+    (tmp_path / "outs.csv").write_bytes(to_csv_bytes(data.outcomes))
+
+    # WHEN they train
+    code = cli.main(
+        [
+            "train",
+            "--applications",
+            str(tmp_path / "apps.csv"),
+            "--outcomes",
+            str(tmp_path / "outs.csv"),
+            "--config",
+            str(FIXTURES / "fast_models.yaml"),
+            "--cv",
+            "2x1",
+            "--candidates",
+            "logistic_regression",
+            "--json",
+            str(tmp_path / "metrics.json"),
+        ]
+    )
+
+    # THEN each attribute's lowest adverse impact ratio on the holdout is printed, and
+    # the JSON holds the figures per group (approval rate, AIR, calibration, AUC)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    fairness = json.loads((tmp_path / "metrics.json").read_text())["candidates"][
+        "logistic_regression"
+    ]["metrics"]["fairness"]
+    for attribute in ("age_band", "applicant_group"):
+        figures = fairness[attribute]
+        group = figures["min_air_group"]
+        line = f"[logistic_regression] {attribute}: lowest adverse impact ratio"
+        assert f"{line} {figures['min_air']:.3f} ({group})" in out
+        for entry in figures["groups"].values():
+            assert 0 < entry["approval_rate"] <= 1 and 0.5 < entry["auc"] < 1
+            assert entry["rows"] > 30 and "default_rate" in entry
+    assert (
+        sum(e["rows"] for e in fairness["applicant_group"]["groups"].values())
+        == (
+            json.loads((tmp_path / "metrics.json").read_text())["candidates"][
+                "logistic_regression"
+            ]["metrics"]["n_holdout"]
+        )
+    )

@@ -105,6 +105,17 @@ def test_the_dashboard_loads_cleanly_and_its_charts_render(page: Path, tmp_path:
     ):
         assert f'id="{section}"' in dom, section
     assert "thresholds crossed" in dom
+    # AND the fairness panel shows each protected attribute's groups (aggregates only)
+    assert 'id="fairness"' in dom
+    for attribute, groups in (
+        ("age_band", ("18-39", "40+")),
+        ("applicant_group", ("group_a", "group_b")),
+    ):
+        table = re.search(rf'<table class="fairness" data-attribute="{attribute}">.*?</table>', dom)
+        assert table is not None, attribute
+        for group in groups:
+            assert f'data-group="{group}"' in table.group(0), (attribute, group)
+        assert "lowest adverse impact ratio" in table.group(0)
 
 
 def test_a_screenshot_is_taken(page: Path, tmp_path: Path) -> None:

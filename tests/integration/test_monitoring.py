@@ -191,3 +191,45 @@ def test_migration_2_adds_the_snapshot_table_to_an_existing_database(database_ur
     # THEN the monitoring migration runs (and not the first again), and the table is there
     assert 2 in applied and 1 not in applied
     assert inspect(engine).has_table("monitoring_snapshots", schema="ml")
+
+
+def test_live_decisions_are_tracked_per_protected_group(cloud: LocalCloud) -> None:
+    # GIVEN a scored book whose live decisions declined about half of group_b's
+    # applicants the policy would approve, and the groups ETL keeps as pseudonyms
+    import numpy as np
+
+    from credit_risk.data.etl import protected_attributes
+
+    book = synthetic_portfolio(3000, seed=5)
+    in_b = (book.applications["applicant_group"] == "group_b").to_numpy()
+    rng = np.random.default_rng(1)
+    turned = (
+        in_b & (book.scores["decision"] == "approve").to_numpy() & (rng.random(len(in_b)) < 0.5)
+    )
+    book.scores.loc[turned, "decision"] = "decline"
+    _put_book(book)
+    runtime = get_runtime()
+    stored = protected_attributes(book.contract, book.applications, runtime.pseudonym_key, "b")
+    with runtime.engine.begin() as conn:
+        load_frame(conn, schema.protected_table(book.contract, MetaData()), stored)
+
+    # WHEN the monitor runs
+    summary = _invoke(cloud, {"trigger": "schedule"})
+
+    # THEN the adverse impact ratio of the live approvals raised an alert
+    assert "adverse_impact_ratio" in summary["alerts"]
+    snapshot = json.loads(_stored()[0]["snapshot"])
+    group = snapshot["fairness"]["applicant_group"]
+    assert group["min_air_group"] == "group_b" and group["reference"] == "group_a"
+    window = snapshot["window"]["rows"]
+    assert sum(g["rows"] for g in group["groups"].values()) == window
+    assert group["min_air"] < 0.8
+    # AND calibration and AUC per group come from the matured loans
+    for figures in group["groups"].values():
+        assert figures["outcomes"] > 100 and 0.5 < figures["auc"] < 1.0
+        assert abs(figures["calibration_gap"]) < 0.05
+    assert set(snapshot["fairness"]["age_band"]["groups"]) == {"18-39", "40+"}
+    # AND the viewers' dashboard shows the panel
+    s3 = cloud.client("s3")
+    page = s3.get_object(Bucket=cloud.artifacts_bucket, Key="dashboards/latest.html")
+    assert 'id="fairness"' in page["Body"].read().decode()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import to_csv_bytes
@@ -85,6 +87,24 @@ def test_first_run_promotes_and_an_equal_rerun_is_rejected(loaded_cloud: LocalCl
         for o in s3.list_objects_v2(Bucket=loaded_cloud.artifacts_bucket, Prefix=prefix)["Contents"]
     }
     assert {"model.bin", "metrics.json", "feature_schema.json", "model_card.html"} <= names
+    # the fairness figures per protected group, measured on the holdout's decisions, are
+    # in the metrics and the model card; no raw group value is in the training snapshot
+    fairness = champion.metrics["fairness"]
+    assert set(fairness) == {"age_band", "applicant_group"}
+    assert set(fairness["applicant_group"]["groups"]) == {"group_a", "group_b"}
+    assert fairness["applicant_group"]["min_air"] >= 0.8
+    card = s3.get_object(Bucket=loaded_cloud.artifacts_bucket, Key=f"{prefix}/model_card.html")
+    assert 'data-attribute="applicant_group"' in card["Body"].read().decode()
+    snapshot_key = next(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=loaded_cloud.artifacts_bucket, Prefix="runs/")[
+            "Contents"
+        ]
+        if o["Key"].endswith("training.parquet")
+    )
+    snapshot_body = s3.get_object(Bucket=loaded_cloud.artifacts_bucket, Key=snapshot_key)
+    snapshot = pd.read_parquet(io.BytesIO(snapshot_body["Body"].read()))
+    assert not {"group_a", "group_b"} & set(snapshot["_protected_applicant_group"])
 
     rescore = loaded_cloud.executions("RescoreStateMachine")
     assert "rescore_error" not in json.loads(first["output"]), json.loads(first["output"])[

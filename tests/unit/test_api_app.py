@@ -164,6 +164,12 @@ GOOD_APPLICATION = {
             ("application", "personal_data"),
         ),
         ({"application": "everything"}, ("application", "model_type")),
+        # a protected attribute is never a model input: refused, not silently ignored
+        (
+            {"application": {**GOOD_APPLICATION, "applicant_group": "group_b"}},
+            ("application", "personal_data"),
+        ),
+        ({"customer_id": "C1", "age_band": "40+"}, ("body", "personal_data")),
     ],
 )
 def test_bad_bodies_name_the_field_and_the_rule(

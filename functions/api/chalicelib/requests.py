@@ -260,10 +260,12 @@ class RequestModels:
         self.customer_field = spec.customer_key or spec.id
         self.event_field = spec.event_date
         personal = frozenset(spec.pii_columns) - {self.customer_field}
+        # A protected attribute is never a model input: refused like personal data.
+        personal |= frozenset(spec.protected_columns)
 
         fields: dict[str, Any] = {}
         for name, col in spec.columns.items():
-            if col.pii or not col.known_at_application:
+            if col.pii or col.protected or not col.known_at_application:
                 continue
             if name == spec.id:
                 fields[name] = (Identifier | None, Field(default=None, description=col.description))

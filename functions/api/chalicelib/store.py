@@ -151,6 +151,8 @@ class PersonalDataStore:
         self.features = schema.features_table(contract, meta)
         self.key_column = self.applications.c[spec.customer_key]
         self.personal = [c for c in spec.pii_columns if c != spec.customer_key]
+        # A protected attribute's raw value is personal too (analytics keeps its pseudonym).
+        self.personal += spec.protected_columns
 
     @staticmethod
     def _quarantined(conn: Connection, customer_id: str) -> Any:

@@ -142,6 +142,9 @@ def test_erasure_removes_personal_data_from_staging_and_keeps_the_scores(
     assert sorted(r["application_id"] for r in staged) == sorted(raw["application_id"])
     assert all(r["customer_id"] == erased(key) for r in staged)
     assert all(r[c] is None for r in staged for c in (*PERSONAL, "date_of_birth"))
+    # AND so is every raw protected attribute (analytics keeps only their pseudonyms)
+    assert all(r[c] is None for r in staged for c in ("age_band", "applicant_group"))
+    assert raw["age_band"].notna().all()  # they were there before
     assert {r["annual_income"] for r in staged} == set(raw["annual_income"])
     # AND the other customer's quarantined row is untouched
     assert str(api.models.data.applications.head(PORTFOLIO_ROWS)["customer_id"].iloc[-1]) in (

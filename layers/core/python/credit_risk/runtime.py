@@ -137,6 +137,7 @@ class Runtime:
             },
             training_state_machine_arn=settings.training_state_machine_arn,
             config=config,
+            pseudonym_key=lambda: self.pseudonym_key,
         )
 
     @cached_property

@@ -46,6 +46,7 @@ class ColumnSpec(BaseModel):
     feature: bool = False
     known_at_application: bool = True
     monotone: Monotone | None = None
+    protected: bool = False
     description: str = ""
 
     @model_validator(mode="after")
@@ -123,6 +124,12 @@ class DatasetSpec(BaseModel):
     def pii_columns(self) -> list[str]:
         """Columns holding personal data, which never reach analytics raw."""
         return [n for n, c in self.columns.items() if c.pii]
+
+    @property
+    def protected_columns(self) -> list[str]:
+        """Protected attributes (age band, group): never a model input, stored
+        pseudonymised, used only to measure fairness."""
+        return [n for n, c in self.columns.items() if c.protected]
 
 
 class DerivedFeature(BaseModel):
@@ -227,7 +234,12 @@ class Contract(BaseModel):
                     f"column '{name}' declares monotone '{col.monotone}' but only a numeric "
                     "(integer or float) feature column can"
                 )
-        known = {n for n, c in apps.columns.items() if c.known_at_application and not c.pii}
+        _check_protected(self)
+        known = {
+            n
+            for n, c in apps.columns.items()
+            if c.known_at_application and not c.pii and not c.protected
+        }
         earlier: set[str] = set()  # features are built in order: read only earlier ones
         for name, feat in self.derived.items():
             if name in apps.columns:
@@ -306,12 +318,50 @@ class Contract(BaseModel):
         return [
             n
             for n, c in spec.columns.items()
-            if not c.pii and c.known_at_application and n not in keys and n not in features
+            if not c.pii
+            and not c.protected
+            and c.known_at_application
+            and n not in keys
+            and n not in features
         ]
 
     def reason_text(self, feature: str) -> str:
         """Plain-language text for a feature that pushed a decision towards default."""
         return self.reason_texts.get(feature, f"{feature.replace('_', ' ').capitalize()}")
+
+
+def _check_protected(contract: Contract) -> None:
+    """A protected attribute is a category column that no model input may read: not a
+    feature, not read by a derived feature, not a loan term, not a key (and not in
+    outcomes, which are not known when the decision is made)."""
+    apps = contract.applications
+    for name, col in contract.outcomes.columns.items():
+        if col.protected:
+            raise ValueError(
+                f"column '{name}' is protected: declare it in applications, not outcomes"
+            )
+    keys = {apps.id, apps.customer_key, apps.event_date, apps.exposure}
+    for name in apps.protected_columns:
+        col = apps.columns[name]
+        if col.feature:
+            raise ValueError(
+                f"column '{name}' is protected and cannot be a feature (a model must not "
+                "read a protected attribute)"
+            )
+        if col.type != "category":
+            raise ValueError(
+                f"column '{name}' is protected but a {col.type} column: a protected "
+                "attribute must be a category column listing its groups"
+            )
+        if name in keys or name in contract.loan_terms:
+            raise ValueError(
+                f"column '{name}' is protected and cannot be a key, the exposure or a loan term"
+            )
+        readers = sorted(d for d, feat in contract.derived.items() if name in feat.inputs())
+        if readers:
+            raise ValueError(
+                f"column '{name}' is protected and cannot be read by derived features {readers}"
+            )
 
 
 def load_contract(path: str | Path | None = None) -> Contract:

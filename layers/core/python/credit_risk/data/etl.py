@@ -51,6 +51,20 @@ def application_features(
     return pd.concat([out, features, inputs], axis=1).reset_index(drop=True)
 
 
+def protected_attributes(
+    contract: Contract, staged: pd.DataFrame, key: bytes, batch_id: str
+) -> pd.DataFrame:
+    """The analytics rows of staged applications' protected attributes: keyed pseudonyms
+    of each value (never the value), for fairness figures per group."""
+    spec = contract.applications
+    out = pd.DataFrame(
+        {"application_id": staged[spec.id].astype(str).to_numpy(), "_batch_id": batch_id}
+    )
+    for name in spec.protected_columns:
+        out[name] = pseudonymise(staged[name], key).to_numpy()
+    return out
+
+
 def matured_labels(
     contract: Contract, outcomes: pd.DataFrame, application_dates: pd.Series, batch_id: str
 ) -> pd.DataFrame:
@@ -92,6 +106,7 @@ class Etl:
         }
         self.features = schema.features_table(contract, meta)
         self.labels = schema.labels_table(meta)
+        self.protected = schema.protected_table(contract, meta)
 
     def run(self, batch_id: str, dataset: str) -> EtlResult:
         """Transform one batch; NotFoundError when staging holds nothing for it."""
@@ -112,6 +127,10 @@ class Etl:
         rows = rows.drop_duplicates("application_id", keep="last")
         delete_in(conn, self.features.c.application_id, rows["application_id"].tolist())
         load_frame(conn, self.features, rows)
+        protected = protected_attributes(self.contract, staged, self.key, batch_id)
+        protected = protected.drop_duplicates("application_id", keep="last")
+        delete_in(conn, self.protected.c.application_id, protected["application_id"].tolist())
+        load_frame(conn, self.protected, protected)
         return EtlResult(batch_id, "applications", len(rows))
 
     def _outcomes(self, conn, staged: pd.DataFrame, batch_id: str) -> EtlResult:  # type: ignore[no-untyped-def]

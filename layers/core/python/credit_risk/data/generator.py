@@ -45,6 +45,20 @@ Latent default model (12-month probability of default)
     ``N(0, 0.35)`` noise), then the instalment follows from the rate; ``b0`` is solved on
     the sample so the mean true PD is 15%.
 
+Protected attributes (``protected: true`` in the default contract; never model inputs)
+    ``age_band`` is the age at application, ``18-39`` or ``40+``. Age shapes employment,
+    housing, income and credit history above, so the under-40s have a higher true PD
+    (0.167 against 0.137 on 20,000 rows): even the true PD approves them at 0.91 times
+    the rate of the over-40s under the default policy (adverse impact ratio).
+    ``applicant_group`` (``group_a`` / ``group_b``) is drawn per customer from its own
+    random stream: ``group_b`` with probability
+    ``sigmoid(-1.1 + 1.0 * [region east or west] - 0.6 * income_effect)``, about 31% of
+    customers (47-49% in the east and west, 23-25% elsewhere) and lower incomes (median
+    42,300 against 46,500). It has no effect on the PD of its own (true PD 0.159 against
+    0.146), so the true PD approves both groups nearly alike (adverse impact ratio 0.94)
+    and so does a model of the features, while a model that learns a proxy of the group
+    from biased labels does not.
+
 Outcomes
     A loan defaults within the 12-month window with its true PD; the default date falls
     90 days to 12 months after the application. Loans are observed until
@@ -86,6 +100,9 @@ PURPOSES = [
     "education",
     "other",
 ]
+AGE_BANDS = ["18-39", "40+"]
+GROUPS = ["group_a", "group_b"]
+GROUP_B_LOGIT = -1.1
 TERMS = np.array([12, 24, 36, 48, 60, 72, 84, 120])
 
 # Risk effects on the logit, in the order of the category lists above.
@@ -234,6 +251,9 @@ def generate(
     customer_ids = _prefixed("C", cust + 1, 7)
     customer_ids[cust + 1 == SEED_EXAMPLE_CUSTOMER] = str(SEED_EXAMPLE_CUSTOMER)
     applications.insert(1, "customer_id", customer_ids)
+    applications = pd.concat(
+        [applications, _protected_attributes(seed, applications, cust, customers)], axis=1
+    )
     true_pd = _sigmoid(risk + _calibrated_intercept(risk, TARGET_DEFAULT_RATE))
 
     outcomes = _draw_outcomes(rng, app_date, true_pd, observed_until)
@@ -554,6 +574,39 @@ def _draw_applications(
         }
     )
     return applications, risk
+
+
+# --- protected attributes ---------------------------------------------------------------
+
+
+def _protected_attributes(
+    seed: int, applications: pd.DataFrame, cust: np.ndarray, customers: _Customers
+) -> pd.DataFrame:
+    """``age_band`` and ``applicant_group``: protected attributes, never model inputs.
+
+    Drawn from their own random stream, so every other column is what it was before they
+    existed. ``applicant_group`` is per customer: ``group_b`` with probability
+    ``sigmoid(GROUP_B_LOGIT + 1.0 * [region east or west] - 0.6 * income_effect)``, so
+    about a third of customers, more in two regions and among lower incomes. It has no
+    effect of its own on the PD; what links it to risk is income (a weak effect) and
+    region (none), so a model of the features treats the groups nearly alike while a
+    model fed a proxy of the group can learn to decline it.
+    """
+    rng = np.random.default_rng([seed, 14])
+    east_or_west = np.isin(customers.region, [REGIONS.index("east"), REGIONS.index("west")])
+    logit = GROUP_B_LOGIT + 1.0 * east_or_west - 0.6 * customers.income_effect
+    group_b = rng.random(len(logit)) < _sigmoid(logit)
+    age_days = (
+        applications["application_date"].to_numpy().astype("M8[D]")
+        - applications["date_of_birth"].to_numpy().astype("M8[D]")
+    ).astype(np.int64)
+    age_band = np.digitize(age_days / 365.25, [40.0])
+    return pd.DataFrame(
+        {
+            "age_band": _pick(AGE_BANDS, age_band),
+            "applicant_group": _pick(GROUPS, group_b[cust].astype(np.int64)),
+        }
+    )
 
 
 # --- outcomes --------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def validate_frame(
         if not mask.any():
             return
         bad_any |= mask
-        if spec.columns[column].pii:
+        if spec.columns[column].pii or spec.columns[column].protected:
             violations.extend(
                 Violation(int(rows[i]), column, None, rule) for i in np.flatnonzero(mask)
             )

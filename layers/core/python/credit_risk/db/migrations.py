@@ -237,16 +237,25 @@ def check_schema(engine: Engine) -> None:
 
 
 def ensure_contract_tables(engine: Engine, contract: Contract) -> None:
-    """Create the staging and feature tables a contract needs, or refuse a changed one."""
+    """Create the staging and feature tables a contract needs, or refuse a changed one
+    (but add the columns of protected attributes the contract gained since)."""
     meta = MetaData()
     wanted = [schema.staging_table(contract, d, meta) for d in DATASETS]
     wanted.append(schema.features_table(contract, meta))
+    wanted.append(schema.protected_table(contract, meta))
+    protected = set(contract.applications.protected_columns)
     with engine.begin() as conn:
         inspector = inspect(conn)
         for table in wanted:
             if inspector.has_table(table.name, schema=table.schema):
                 have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
                 need = {c.name for c in table.columns}
+                # A protected attribute added to the contract reaches no feature: its
+                # column is added (empty for the rows before it), not refused.
+                added = need - have
+                if added and added <= protected and have <= need:
+                    add_missing_columns(conn, table, *sorted(added))
+                    have |= added
                 if have != need:
                     raise ContractError(
                         f"{table.schema}.{table.name} was created for another contract "

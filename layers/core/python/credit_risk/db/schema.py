@@ -271,6 +271,19 @@ def features_table(contract: Contract, meta: MetaData | None = None) -> Table:
     return Table("application_features", meta or MetaData(), *columns, latest, schema="analytics")
 
 
+def protected_table(contract: Contract, meta: MetaData | None = None) -> Table:
+    """analytics.protected_attributes: each application's protected attributes (the
+    contract's ``protected: true`` columns) as keyed pseudonyms, apart from the features
+    so that nothing that scores or answers a viewer reads them; training and monitoring
+    join it to measure fairness per group."""
+    columns: list[Any] = [
+        Column("application_id", String(200), primary_key=True),
+        Column("_batch_id", String(80), nullable=False),
+    ]
+    columns += [Column(name, String(64)) for name in contract.applications.protected_columns]
+    return Table("protected_attributes", meta or MetaData(), *columns, schema="analytics")
+
+
 def labels_table(meta: MetaData | None = None) -> Table:
     """analytics.labels: one outcome per application, with whether it has matured."""
     return Table(

@@ -4,6 +4,7 @@ Pure (no boto3, botocore or SQLAlchemy):
 
 - :mod:`.policy`: score points, grade, decision band, expected loss, principal reasons,
   all set by a versioned policy;
+- :mod:`.approval`: which PDs the policy approves, for a whole array (fairness figures);
 - :mod:`.scoring`: rows scored with a loaded model (one application or a whole batch);
 - :mod:`.columnar`: a chunk of loans decided at once, in columns (the re-score path).
 

@@ -17,6 +17,7 @@ from typing import Any
 from credit_risk import charts
 from credit_risk.charts import escape_text as _e
 from credit_risk.charts import finite_number as _number
+from credit_risk.models.fairness_table import fairness_html
 
 MAX_FEATURES_SHOWN = 25
 
@@ -346,6 +347,22 @@ def _monotonicity(metrics: Mapping[str, Any]) -> str:
     return _section("monotonicity", "Monotone constraints", verdict_note + table + note)
 
 
+def _fairness(metrics: Mapping[str, Any]) -> str:
+    """Approval rate, adverse impact ratio, calibration and AUC per protected group, on
+    the holdout. No section when the contract declares no protected attribute."""
+    report = metrics.get("fairness")
+    if not isinstance(report, Mapping) or not report:
+        return ""
+    note = (
+        '<p class="note">On the holdout rows: the approval rate is the share the decision '
+        "policy approves at the model's calibrated PD; the adverse impact ratio (AIR) is a "
+        "group's approval rate over the most-approved group's (the promotion gate asks at "
+        "least its configured minimum, 0.8 by default); mean PD against the default rate "
+        "is the calibration per group.</p>"
+    )
+    return _section("fairness", "Fairness by protected group", fairness_html(report) + note)
+
+
 def _confusion_counts(metrics: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
     """(tn, fp, fn, tp), or None when any is missing."""
     matrix = metrics.get("confusion_matrix") or {}
@@ -420,6 +437,7 @@ def render_model_card(
             _score_distribution(metrics),
             _feature_importance(metrics),
             _monotonicity(metrics),
+            _fairness(metrics),
             _confusion_matrix(metrics),
             _parameters(metadata),
         ]

@@ -21,6 +21,7 @@ from typing import Any
 from credit_risk import charts
 from credit_risk.charts import escape_text as _e
 from credit_risk.charts import finite_number as _number
+from credit_risk.models.fairness_table import fairness_html
 
 BAND_COLORS = {"stable": "#2e8b57", "watch": "#d68910", "shifted": "#c0392b"}
 DECISION_COLORS = {"approve": "#2e8b57", "review": "#d68910", "decline": "#c0392b"}
@@ -737,6 +738,29 @@ def _monthly(snapshot: Mapping[str, Any]) -> str:
     return _section("months", "By month of application", table)
 
 
+# --------------------------------------------------------------------------- fairness
+
+
+def _fairness(snapshot: Mapping[str, Any]) -> str:
+    """Live decisions per protected group: approval rate and adverse impact ratio in the
+    window, calibration and AUC on matured loans. Aggregates only: no row's group is
+    shown. No panel when the contract declares no protected attribute."""
+    fairness = snapshot.get("fairness")
+    if not isinstance(fairness, Mapping) or not fairness:
+        return ""
+    limits = [f.get("threshold") for f in fairness.values() if isinstance(f, Mapping)]
+    min_air = next((float(v) for v in limits if isinstance(v, int | float)), None)
+    note = (
+        '<p class="note">Approval rate and adverse impact ratio (AIR: a group\'s approval '
+        "rate over the most-approved group's) of the decisions in the current window; "
+        "mean PD, default rate and AUC of the matured loans."
+        + (f" An AIR below {min_air:g} raises an alert." if min_air is not None else "")
+        + "</p>"
+    )
+    body = fairness_html(fairness, min_air=min_air) + note
+    return _section("fairness", "Fairness of live decisions", body)
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -762,6 +786,7 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
             + _score_distribution(snapshot)
             + "</div>"
             + _feature_drift(snapshot)
+            + _fairness(snapshot)
         )
     else:
         top = (

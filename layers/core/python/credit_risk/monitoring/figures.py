@@ -97,6 +97,8 @@ class Rules(BaseModel):
     auc: Rule = Field(default_factory=lambda: Rule(min=0.65, severity="critical"))
     auc_drop: Rule = Field(default_factory=lambda: Rule(max=0.05, severity="critical"))
     calibration_ratio: Rule = Field(default_factory=lambda: Rule(min=0.67, max=1.5))
+    # Lowest adverse impact ratio of live approvals per protected attribute (fairness).
+    adverse_impact_ratio: Rule = Field(default_factory=lambda: Rule(min=0.8))
 
 
 class WindowConfig(BaseModel):
@@ -932,6 +934,23 @@ def monitoring_table(snapshot: Mapping[str, Any]) -> str:
                     _num(row["matured_mean_pd"], "pct"),
                 ]
                 for row in vintages[-12:]
+            ],
+        )
+    for attribute, figures in sorted((snapshot.get("fairness") or {}).items()):
+        lines += ["", f"Fairness: {attribute} (approvals in the window, outcomes matured)"]
+        lines += _table(
+            ["group", "apps", "approved", "AIR", "matured PD", "default rate", "AUC"],
+            [
+                [
+                    str(group),
+                    _num(entry.get("rows"), "int"),
+                    _num(entry.get("approval_rate"), "pct"),
+                    _num(entry.get("air")),
+                    _num(entry.get("matured_mean_pd", entry.get("mean_pd")), "pct"),
+                    _num(entry.get("default_rate"), "pct"),
+                    _num(entry.get("auc")),
+                ]
+                for group, entry in (figures.get("groups") or {}).items()
             ],
         )
     alerts = snapshot.get("alerts") or []

@@ -110,6 +110,7 @@ class MonitorService:
         training_state_machine_arn: str | None = None,
         policy: DecisionPolicy | None = None,
         config: MonitoringConfig | None = None,
+        pseudonym_key: Callable[[], bytes] | None = None,
     ) -> None:
         self.engine = engine
         self.contract = contract
@@ -123,6 +124,7 @@ class MonitorService:
         self.policy = policy or load_decision_policy(contract=contract)
         self._config = config
         self.table = schema.monitoring_snapshots
+        self.pseudonym_key = pseudonym_key
 
     @property
     def config(self) -> MonitoringConfig:
@@ -181,8 +183,9 @@ class MonitorService:
         from credit_risk.monitoring.figures import Champion, compute_snapshot
 
         champion = self.registry.champion()
-        return compute_snapshot(
-            self.read_portfolio(),
+        portfolio = self.read_portfolio()
+        snapshot = compute_snapshot(
+            portfolio,
             features=self.contract.features,
             categorical=self.contract.categorical_features,
             grades=[g.grade for g in self.policy.grades],
@@ -195,6 +198,61 @@ class MonitorService:
             config=self.config,
             as_of=now,
         )
+        self._add_fairness(snapshot, portfolio)
+        return snapshot
+
+    # ------------------------------------------------------------------ fairness
+
+    def protected_groups(self, application_ids: Sequence[str]) -> dict[str, Any]:
+        """Each protected attribute's group label for ``application_ids`` (None where
+        analytics holds none), named back from the pseudonyms with the pseudonym key.
+        Only aggregates of these leave the monitor."""
+        import numpy as np
+        import pandas as pd
+
+        from credit_risk.data.pseudonymise import pseudonym
+        from credit_risk.db.bulk import read_frame
+
+        spec = self.contract.applications
+        if not spec.protected_columns or self.pseudonym_key is None or not application_ids:
+            return {}
+        key = self.pseudonym_key()
+        table = schema.protected_table(self.contract, MetaData())
+        scored = select(schema.scores.c.application_id)
+        with self.engine.connect() as conn:
+            rows = read_frame(conn, select(table).where(table.c.application_id.in_(scored)))
+        rows = rows.set_index("application_id")
+        ids = pd.Index([str(i) for i in application_ids])
+        groups = {}
+        for name in spec.protected_columns:
+            names = {pseudonym(label, key): label for label in spec.columns[name].categories or []}
+            values = rows[name].reindex(ids) if len(rows) else pd.Series(None, index=ids)
+            groups[name] = np.array([names.get(v) for v in values.tolist()], dtype=object)
+        return groups
+
+    def _add_fairness(self, snapshot: dict[str, Any], portfolio: pd.DataFrame) -> None:
+        """Fairness of the live decisions per protected group, and its alerts."""
+        from credit_risk.monitoring.fairness import fairness_alerts, live_fairness
+        from credit_risk.monitoring.figures import snapshot_status
+
+        if portfolio.empty:
+            return
+        groups = self.protected_groups(portfolio["application_id"].tolist())
+        if not groups:
+            return
+        spec = self.contract.applications
+        categories = {n: spec.columns[n].categories or [] for n in groups}
+        window = (snapshot.get("window") or {}).get("months")
+        approve = self.policy.decisions[0].decision
+        fairness = live_fairness(portfolio, groups, categories, window, approve=approve)
+        rule = self.config.rules.adverse_impact_ratio
+        for figures in fairness.values():
+            figures["threshold"] = rule.min if rule.enabled else None
+        snapshot["fairness"] = fairness
+        snapshot["alerts"] = list(snapshot.get("alerts") or []) + [
+            a.to_dict() for a in fairness_alerts(fairness, rule)
+        ]
+        snapshot["status"] = snapshot_status(snapshot)
 
     def latest(self) -> StoredSnapshot | None:
         """The newest stored snapshot, or None before the first run."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, MetaData, select
 
 from credit_risk import __version__
@@ -26,6 +27,7 @@ from credit_risk.adapters.observability import logger
 from credit_risk.contract import Contract
 from credit_risk.contract.files import load_yaml_model
 from credit_risk.data.drift import baseline_summary
+from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
 from credit_risk.db.bulk import read_frame
 from credit_risk.errors import (
@@ -36,6 +38,7 @@ from credit_risk.errors import (
     describe_failure,
 )
 from credit_risk.models.card import render_model_card
+from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.training.candidate import FittedCandidate
@@ -66,6 +69,17 @@ class PromotionPolicy(BaseModel):
     max_calibration_gap: float = 0.03
     calibration_z: float = 2.58
     max_cv_auc_std: float = 0.03
+    # Fairness (per protected attribute of the contract, on the holdout's decisions):
+    min_adverse_impact_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
+    max_air_drop: float = Field(default=0.05, ge=0.0, le=1.0)
+    air_z: float = Field(default=1.96, ge=0.0)
+
+
+PROTECTED_PREFIX = "_protected_"
+"""Snapshot columns holding a protected attribute's pseudonym (never a model input)."""
+
+Approve = Callable[[np.ndarray], np.ndarray]
+"""The decision policy as a function of PDs: True where a PD is approved."""
 
 
 def load_promotion_policy(path: str | None = None) -> PromotionPolicy:
@@ -89,11 +103,16 @@ def training_frame(engine: Engine, contract: Contract) -> pd.DataFrame:
     passed = select(schema.quality_reports.c.batch_id).where(
         schema.quality_reports.c.passed.is_(True)
     )
-    cols = [features.c.application_id, features.c.event_date]
+    cols: list[Any] = [features.c.application_id, features.c.event_date]
     cols += [features.c[f] for f in contract.features]
+    protected = schema.protected_table(contract, meta)
+    cols += [
+        protected.c[n].label(PROTECTED_PREFIX + n) for n in contract.applications.protected_columns
+    ]
     query = (
         select(*cols, labels.c.target)
         .join(labels, labels.c.application_id == features.c.application_id)
+        .outerjoin(protected, protected.c.application_id == features.c.application_id)
         .where(labels.c.matured.is_(True), features.c._batch_id.in_(passed))
         .order_by(features.c.application_id)
     )
@@ -360,6 +379,23 @@ class Comparison:
     cv_auc_std: float
     promote: bool
     reason: str
+    fairness: dict[str, Any] | None = None
+    champion_fairness: dict[str, Any] | None = None
+
+
+def protected_groups(frame: pd.DataFrame, contract: Contract, key: bytes) -> dict[str, np.ndarray]:
+    """Each protected attribute's group label per row of a snapshot (None where not
+    known), from the pseudonyms it holds: the contract's categories pseudonymised under
+    ``key`` name them back. Only aggregates of these leave the process."""
+    groups: dict[str, np.ndarray] = {}
+    for name in contract.applications.protected_columns:
+        column = PROTECTED_PREFIX + name
+        if column not in frame.columns:
+            continue
+        labels = contract.applications.columns[name].categories or []
+        names = {pseudonym(label, key): label for label in labels}
+        groups[name] = np.array([names.get(v) for v in frame[column].tolist()], dtype=object)
+    return groups
 
 
 def _load_run_artifact(store: ObjectStore, result: dict[str, Any]) -> bytes:
@@ -377,8 +413,15 @@ def compare(
     holdout: pd.DataFrame,
     contract: Contract,
     policy: PromotionPolicy,
+    *,
+    protected: Mapping[str, np.ndarray] | None = None,
+    approve: Approve | None = None,
 ) -> Comparison:
-    """Decide whether ``candidate`` should replace ``champion`` on ``holdout``."""
+    """Decide whether ``candidate`` should replace ``champion`` on ``holdout``.
+
+    With ``protected`` (each protected attribute's group per holdout row) and
+    ``approve``, the candidate's fairness figures are measured on its decisions and its
+    adverse impact ratios gated by the policy, against the champion's on the same rows."""
     rows = holdout[contract.features]
     columns = {c: rows[c].to_numpy() for c in contract.features}
     y = holdout["target"].to_numpy()
@@ -394,8 +437,18 @@ def compare(
     )
     cv_std = float(candidate_metrics.get("cv", {}).get("auc", {}).get("std", 0.0))
     champ_auc = None
+    champ_pd = None
     if champion is not None:
-        champ_auc = ranking_metrics(y, champion.predict_columns(columns))["auc"]
+        champ_pd = champion.predict_columns(columns)
+        champ_auc = ranking_metrics(y, champ_pd)["auc"]
+    fairness = champion_fairness = None
+    if protected and approve is not None:
+        categories = {n: contract.applications.columns[n].categories or [] for n in protected}
+        fairness = fairness_report(protected, categories, cand_pd, approve(cand_pd), y)
+        if champ_pd is not None:
+            champion_fairness = fairness_report(
+                protected, categories, champ_pd, approve(champ_pd), y
+            )
     failures = []
     if gap > allowed_gap:
         failures.append(
@@ -409,14 +462,44 @@ def compare(
             f"holdout AUC {cand_auc:.4f} does not beat the champion's {champ_auc:.4f} "
             f"by {policy.min_auc_gain}"
         )
+    if fairness is not None:
+        failures += fairness_refusals(
+            fairness,
+            champion_fairness,
+            min_air=policy.min_adverse_impact_ratio,
+            max_air_drop=policy.max_air_drop,
+            air_z=policy.air_z,
+        )
     if failures:
-        return Comparison(cand_auc, champ_auc, gap, cv_std, False, "; ".join(failures))
+        return Comparison(
+            cand_auc,
+            champ_auc,
+            gap,
+            cv_std,
+            False,
+            "; ".join(failures),
+            fairness,
+            champion_fairness,
+        )
     reason = (
         "first champion"
         if champ_auc is None
         else f"holdout AUC {cand_auc:.4f} beats the champion's {champ_auc:.4f}"
     )
-    return Comparison(cand_auc, champ_auc, gap, cv_std, True, reason + ", calibrated and stable")
+    if fairness is not None:
+        reason += ", " + fairness_verdict(
+            fairness, min_air=policy.min_adverse_impact_ratio, air_z=policy.air_z
+        )
+    return Comparison(
+        cand_auc,
+        champ_auc,
+        gap,
+        cv_std,
+        True,
+        reason + ", calibrated and stable",
+        fairness,
+        champion_fairness,
+    )
 
 
 def evaluate_and_register(
@@ -429,8 +512,14 @@ def evaluate_and_register(
     policy: PromotionPolicy | None = None,
     seed: int = 42,
     config_path: str | None = None,
+    approve: Approve | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """Register the run's best candidate and compare it with the champion."""
+    """Register the run's best candidate and compare it with the champion.
+
+    With ``approve`` (the decision policy on PDs) and the ``pseudonym_key``, the
+    comparison measures fairness per protected group and the promotion policy gates it;
+    the figures go into the metrics and the model card."""
     policy = policy or load_promotion_policy()
     best = max(results, key=lambda r: r["auc"])
     body = _load_run_artifact(store, best)
@@ -447,7 +536,19 @@ def evaluate_and_register(
     champion = (
         LeanModel.from_bytes(registry.load_artifact(champion_version)) if champion_version else None
     )
-    comparison = compare(candidate, summary["metrics"], champion, holdout, contract, policy)
+    protected = protected_groups(holdout, contract, pseudonym_key) if pseudonym_key else None
+    comparison = compare(
+        candidate,
+        summary["metrics"],
+        champion,
+        holdout,
+        contract,
+        policy,
+        protected=protected,
+        approve=approve,
+    )
+    if comparison.fairness is not None:
+        summary["metrics"]["fairness"] = comparison.fairness
     metadata = {
         "name": MODEL_NAME,
         "candidate": best["candidate"],
