@@ -21,6 +21,7 @@ from typing import Any
 from credit_risk import charts
 from credit_risk.charts import escape_text as _e
 from credit_risk.charts import finite_number as _number
+from credit_risk.monitoring.policy_report import frontier_section
 
 BAND_COLORS = {"stable": "#2e8b57", "watch": "#d68910", "shifted": "#c0392b"}
 DECISION_COLORS = {"approve": "#2e8b57", "review": "#d68910", "decline": "#c0392b"}
@@ -740,6 +741,14 @@ def _monthly(snapshot: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- page
 
 
+def _policy_frontier(data: Mapping[str, Any]) -> str:
+    """The latest policy simulation's efficient frontier (issue 14), when the data has
+    the key (a monitoring service always gives it; None before the first simulation)."""
+    if "policy_simulation" not in data:
+        return ""
+    return frontier_section(data.get("policy_simulation"))
+
+
 def render_dashboard(data: Mapping[str, Any]) -> str:
     """The dashboard as one self-contained HTML page.
 
@@ -748,7 +757,8 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     ``models`` (registry versions, champion first, each with ``version``, ``candidate``,
     ``status``, ``created_at``, ``reason`` and its ``holdout`` metrics), ``executions``
     (recent runs: ``machine``, ``name``, ``status``, ``start``, ``seconds``), and
-    optionally ``title``, ``generated_at`` and ``snapshot_id``. Anything missing is shown
+    optionally ``title``, ``generated_at``, ``snapshot_id`` and ``policy_simulation``
+    (the latest policy simulation, whose efficient frontier is drawn). Anything missing is shown
     as such. The output is deterministic for the same data.
     """
     snapshot = data.get("snapshot")
@@ -777,6 +787,7 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
         + _model_card_plots(data, snapshot)
         + _executions(data)
         + (_monthly(snapshot) if snapshot else "")
+        + _policy_frontier(data)
     )
     footer = " · ".join(
         _e(part)
