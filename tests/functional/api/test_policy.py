@@ -4,6 +4,7 @@ promote one (admin, versioned, audited) and decide by it at once."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from sqlalchemy import MetaData, insert, select
+from sqlalchemy import MetaData, create_engine, insert, select
+from sqlalchemy.exc import OperationalError
 
 from credit_risk.db import schema
 from credit_risk.decisions.policy import load_decision_policy
+from credit_risk.decisions.policy_store import PolicyLoader, PolicyStore, parse_policy
 from credit_risk.decisions.serving import score_batch
 from credit_risk.governance.audit import AuditTrail
+from credit_risk.governance.policy_promotion import promote_policy
 from credit_risk.runtime import get_runtime
 from credit_risk_local import cli
 from fixtures.portfolio import PORTFOLIO_ROWS
@@ -220,3 +224,41 @@ def test_the_command_simulates_writes_the_report_and_promotes(
     assert get_runtime().policy_loader.get().version == "2026.4"
     rows = [r for r in AuditTrail(get_runtime().engine).rows() if r["action"] == "policy_promote"]
     assert [(r["caller"], r["role"]) for r in rows] == [("cli", "admin")]
+
+
+def test_another_container_decides_by_a_promoted_policy_without_a_restart(api: ApiWorld) -> None:
+    # GIVEN two containers' loaders over one database (the other re-reads every 50 ms)
+    rt = get_runtime()
+    store = PolicyStore(rt.engine)
+    other = PolicyLoader(store, rt.contract, refresh_seconds=0.05)
+    assert other.get().version == load_decision_policy().version
+    # WHEN this container promotes a policy
+    promoted = parse_policy(proposal("2026.6", 0.07), rt.contract)
+    promote_policy(
+        promoted,
+        store=store,
+        loader=rt.policy_loader,
+        audit=rt.audit_trail,
+        subject="ops@tests",
+        role="admin",
+        request_id="r-1",
+        reason="test",
+        pseudonym_key=rt.pseudonym_key,
+    )
+    # THEN the other container decides by it once its refresh interval has passed
+    time.sleep(0.06)
+    assert other.get().version == "2026.6"
+    assert other.get().decisions[0].max_pd == 0.07
+    # AND a database it cannot reach keeps it deciding by the policy it last read
+    broken = PolicyLoader(PolicyStore(create_engine("sqlite:///:memory:")), rt.contract)
+    with pytest.raises(OperationalError):
+        broken.get()  # nothing read yet: the failure is the answer
+    other.store = PolicyStore(create_engine("sqlite:///:memory:"))
+    time.sleep(0.06)
+    assert other.get().version == "2026.6"
+
+
+def test_a_version_longer_than_the_store_keeps_is_refused_by_name(api: ApiWorld) -> None:
+    long = proposal("v" * 81, 0.1)
+    answer = api.call("POST", "/api/policy/promote", body={"policy": long})
+    assert answer.status == 400 and "version" in answer.body["message"]

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 from sqlalchemy import Connection, Engine, MetaData, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
+from credit_risk.adapters.observability import logger
 from credit_risk.contract.files import validate_model
 from credit_risk.db import schema
 from credit_risk.decisions.policy import DecisionPolicy, fit_policy, load_decision_policy
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 ACTIVE = "active"
 RETIRED = "retired"
 MAX_POLICY_BYTES = 64 * 1024
+MAX_VERSION_CHARS = 80
+"""A policy version is stored in ``ml.decision_policies.version`` (80 characters)."""
 
 
 def parse_policy(
@@ -62,6 +66,8 @@ def parse_policy(
     if not isinstance(raw, dict):
         raise error(f"{source} must be a mapping of decision policy settings", field="policy")
     policy = validate_model(DecisionPolicy, raw, source, error=error)
+    if len(policy.version) > MAX_VERSION_CHARS:
+        raise error(f"{source}: version: at most {MAX_VERSION_CHARS} characters", field="version")
     try:
         return fit_policy(policy, contract)
     except CreditRiskError as exc:
@@ -196,7 +202,14 @@ class PolicyLoader:
         with self._lock:
             if self._policy is not None and now - self._checked < self.refresh_seconds:
                 return self._policy
-            active = self.store.active()
+            try:
+                active = self.store.active()
+            except SQLAlchemyError:
+                if self._policy is None:
+                    raise
+                # Keep deciding by the policy last read; the next request tries again.
+                logger.warning("cannot re-read the decision policy; keeping the one in force")
+                return self._policy
             if active is None:
                 self._policy = load_decision_policy(contract=self.contract)
             elif self._policy is None or policy_json(active) != policy_json(self._policy):
