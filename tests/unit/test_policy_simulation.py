@@ -99,8 +99,13 @@ def figures_by_hand(policy: DecisionPolicy, segment: str) -> dict[str, Any]:
             sum(r[1] for r in seen) + sum(r[0] for r in unseen), len(approved)
         ),
         "expected_loss": sum(r[0] * lgd * r[3] for r in approved if r[3] is not None),
-        "realised_loss": sum(r[1] * lgd * r[3] for r in seen if r[3] is not None),
-        "expected_loss_observed": sum(r[0] * lgd * r[3] for r in seen if r[3] is not None),
+        # no loan with an outcome: no realised figure at all (not a zero)
+        "realised_loss": (
+            sum(r[1] * lgd * r[3] for r in seen if r[3] is not None) if seen else None
+        ),
+        "expected_loss_observed": (
+            sum(r[0] * lgd * r[3] for r in seen if r[3] is not None) if seen else None
+        ),
         "exposure_missing": sum(r[3] is None for r in approved),
     }
 

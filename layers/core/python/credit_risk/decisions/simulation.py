@@ -128,21 +128,33 @@ class Book:
         return self.columns[name]
 
 
-def policy_decisions(pds: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
-    """The decision of each PD under ``policy``, as :func:`policy.decide` gives it."""
+DECISIONS = np.asarray(["approve", "review", "decline"], dtype=object)
+"""Decision codes: an index into this (0 approve, 1 review, 2 decline)."""
+_CODE = {name: i for i, name in enumerate(DECISIONS)}
+APPROVE, REVIEW, DECLINE = 0, 1, 2
+
+
+def decision_codes(pds: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
+    """The decision of each PD under ``policy`` as a code (see :data:`DECISIONS`), as
+    :func:`credit_risk.decisions.policy.decide` gives it."""
     values = np.asarray(pds, dtype=np.float64)
     if values.size and not ((values >= 0.0) & (values <= 1.0)).all():
         raise ValueError("every probability of default must be between 0 and 1")
     by_grade = policy.decision_by_grade
     if by_grade:
         bounds = np.asarray([g.max_pd for g in policy.grades], dtype=np.float64)
-        names = np.asarray([by_grade[g.grade] for g in policy.grades], dtype=object)
+        codes = [_CODE[by_grade[g.grade]] for g in policy.grades]
     else:
         bounds = np.asarray([b.max_pd or 1.0 for b in policy.decisions], dtype=np.float64)
-        names = np.asarray([b.decision for b in policy.decisions], dtype=object)
+        codes = [_CODE[b.decision] for b in policy.decisions]
     # The first band whose max_pd is >= the PD (a PD equal to a bound is in that band).
     index = np.minimum(np.searchsorted(bounds, values, side="left"), len(bounds) - 1)
-    return names[index]
+    return np.asarray(codes, dtype=np.int8)[index]
+
+
+def policy_decisions(pds: np.ndarray, policy: DecisionPolicy) -> np.ndarray:
+    """The decision of each PD under ``policy`` by name."""
+    return DECISIONS[decision_codes(pds, policy)]
 
 
 def approval_cutoff(policy: DecisionPolicy) -> float:
@@ -167,9 +179,12 @@ def _sum(values: np.ndarray) -> float:
 def policy_figures(
     book: Book, decisions: np.ndarray, policy: DecisionPolicy, rows: np.ndarray
 ) -> dict[str, Any]:
-    """The figures of one policy over the book's ``rows`` (a boolean mask)."""
+    """The figures of one policy over the book's ``rows`` (a boolean mask); ``decisions``
+    are codes (:func:`decision_codes`)."""
     n = int(rows.sum())
-    approved = rows & (decisions == "approve")
+    approved = rows & (decisions == APPROVE)
+    reviewed = int((rows & (decisions == REVIEW)).sum())
+    declined = int((rows & (decisions == DECLINE)).sum())
     observed = approved & book.observed
     unobserved = approved & ~book.observed
     n_approved, n_observed = int(approved.sum()), int(observed.sum())
@@ -180,11 +195,11 @@ def policy_figures(
     figures: dict[str, Any] = {
         "applications": n,
         "approved": n_approved,
-        "reviewed": int((rows & (decisions == "review")).sum()),
-        "declined": int((rows & (decisions == "decline")).sum()),
+        "reviewed": reviewed,
+        "declined": declined,
         "approval_rate": _rate(n_approved, n),
-        "review_rate": _rate(int((rows & (decisions == "review")).sum()), n),
-        "decline_rate": _rate(int((rows & (decisions == "decline")).sum()), n),
+        "review_rate": _rate(reviewed, n),
+        "decline_rate": _rate(declined, n),
         "approved_observed": n_observed,
         "approved_inferred": n_approved - n_observed,
         "bad_rate_observed": _rate(bad_observed, n_observed),
@@ -199,8 +214,9 @@ def policy_figures(
     if ead is not None:
         loss = pd * policy.lgd * ead
         figures["expected_loss"] = _sum(loss[approved])
-        figures["expected_loss_observed"] = _sum(loss[observed])
-        figures["realised_loss"] = _sum((outcome * policy.lgd * ead)[observed])
+        if n_observed:  # no outcome at all is no realised figure, not a zero
+            figures["expected_loss_observed"] = _sum(loss[observed])
+            figures["realised_loss"] = _sum((outcome * policy.lgd * ead)[observed])
         figures["exposure_missing"] = int((approved & np.isnan(ead)).sum())
     return figures
 
@@ -211,20 +227,23 @@ def _segments(book: Book) -> dict[str, np.ndarray]:
 
 
 def swap_set(book: Book, current: np.ndarray, proposed: np.ndarray) -> list[dict[str, Any]]:
-    """Every (current, proposed) pair of decisions that differ, with the applications'
-    count, share of the book, PDs and, for those with an outcome, the realised bad rate.
+    """Every (current, proposed) pair of decisions (codes) that differ, with the
+    applications' count, share of the book, PDs and, for those with an outcome, the
+    realised bad rate.
 
     Swap-ins (to ``approve``) first, then swap-outs (from ``approve``), then the rest."""
     n = len(book.pd)
     changed = current != proposed
+    pair_codes = np.unique(current[changed].astype(np.int16) * 3 + proposed[changed])
     pairs = sorted(
-        {(str(a), str(b)) for a, b in zip(current[changed], proposed[changed], strict=True)},
-        key=lambda p: (p[1] != "approve", p[0] != "approve", p),
+        ((int(c) // 3, int(c) % 3) for c in pair_codes),
+        key=lambda p: (p[1] != APPROVE, p[0] != APPROVE, p),
     )
     observed = book.observed
     rows = []
-    for before, after in pairs:
-        mask = (current == before) & (proposed == after)
+    for before_code, after_code in pairs:
+        before, after = str(DECISIONS[before_code]), str(DECISIONS[after_code])
+        mask = (current == before_code) & (proposed == after_code)
         seen = mask & observed
         pds = book.pd[mask]
         kind = "swap-in" if after == "approve" else "swap-out" if before == "approve" else "other"
@@ -261,7 +280,7 @@ def frontier(
     n = len(book.pd)
     if n == 0:
         return []
-    order = np.argsort(book.pd, kind="mergesort")
+    order = np.argsort(book.pd)  # ties are grouped below, so no stable sort is needed
     pd = book.pd[order]
     bad = np.where(book.observed, book.outcome, book.pd)[order]
     ead = book.exposure(policy)
@@ -295,7 +314,7 @@ def policy_point(
     margin: float,
 ) -> dict[str, Any]:
     """A policy's place on the frontier drawn at ``basis``'s LGD and exposure."""
-    approved = decisions == "approve"
+    approved = decisions == APPROVE
     n, k = len(book.pd), int(approved.sum())
     bad = np.where(book.observed, book.outcome, book.pd)
     ead = book.exposure(basis)
@@ -326,8 +345,8 @@ def simulate(
             rule="range",
         )
     decided = {
-        "current": policy_decisions(book.pd, current),
-        "proposed": policy_decisions(book.pd, proposed),
+        "current": decision_codes(book.pd, current),
+        "proposed": decision_codes(book.pd, proposed),
     }
     segments = _segments(book)
     policies = {"current": current, "proposed": proposed}
