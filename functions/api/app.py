@@ -177,3 +177,27 @@ def openapi() -> dict[str, Any]:
     """The OpenAPI document."""
     _caller("viewer")
     return get_service().openapi(ROUTES)
+
+
+# --- decision policies (issue 14) ------------------------------------------------------
+
+
+@route("/api/policy", method="GET", role="viewer")
+def policy() -> dict[str, Any]:
+    """The decision policy in force and every promoted version."""
+    _caller("viewer")
+    return get_service().policy_versions()
+
+
+@route("/api/policy/simulate", method="POST", role="analyst")
+def simulate_policy() -> dict[str, Any]:
+    """Replay a proposed decision policy over the book beside the one in force."""
+    _caller("analyst")
+    return get_service().simulate_policy(_request().raw_body, _request_id())
+
+
+@route("/api/policy/promote", method="POST", role="admin")
+def promote_policy() -> dict[str, Any]:
+    """Put a decision policy in force (versioned, audited)."""
+    caller = _caller("admin")
+    return get_service().promote_policy(_request().raw_body, caller, _request_id())

@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, tracer
 from credit_risk.decisions import rescore
-from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.runtime import get_runtime
 
 
@@ -43,7 +42,7 @@ def score_chunk(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
         contract=runtime.contract,
         store=runtime.store,
         registry=runtime.registry,
-        policy=load_decision_policy(contract=runtime.contract),
+        policy=runtime.policy_loader.get(),
         bucket=runtime.settings.artifacts_bucket,
         event=event,
         pseudonym_key=lambda: runtime.pseudonym_key,

@@ -7,7 +7,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, tracer
-from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.decisions.serving import score_batch
 from credit_risk.runtime import get_runtime
 
@@ -21,7 +20,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         engine=runtime.engine,
         contract=runtime.contract,
         registry=runtime.registry,
-        policy=load_decision_policy(contract=runtime.contract),
+        policy=runtime.policy_loader.get(),
         batch_id=event["batch_id"],
         loader=runtime.champion_loader,
     )

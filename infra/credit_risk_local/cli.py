@@ -6,6 +6,7 @@ credit-risk generate / upload / train-now / executions / execution / fire-schedu
 credit-risk rescore [--prefix s3://...] / redrive NAME   re-score the book; redrive a failed run
 credit-risk train                     train and compare candidates on any CSV + contract
 credit-risk quality-report BATCH      a batch's data-quality report
+credit-risk policy simulate FILE [--report R.html] / promote FILE / show   decision policies
 """
 
 from __future__ import annotations
@@ -722,6 +723,76 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_file(path: str, contract: Any) -> Any:
+    """The decision policy in ``path``, fitted to the contract (an error naming the
+    setting otherwise)."""
+    from credit_risk.decisions.policy_store import parse_policy
+    from credit_risk.errors import ConfigurationError
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read decision policy {path}: {exc.strerror}") from exc
+    return parse_policy(text, contract, source=path, error=ConfigurationError)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Simulate, promote or show decision policies (issue 14)."""
+    _, runtime = _remote_runtime()
+    if args.action == "show":
+        policy = runtime.policy_loader.get()
+        print(f"in force: {policy.version}")
+        for v in runtime.policy_store.versions():
+            print(f"  {v['version']}  {v['status']:<8} {v['promoted_at']}  {v['reason']}")
+        return 0
+    if args.file is None:
+        print(f"error: policy {args.action} needs the policy YAML file", file=sys.stderr)
+        return 2
+    proposed = _policy_file(args.file, runtime.contract)
+    if args.action == "promote":
+        from credit_risk.governance.policy_promotion import promote_policy
+
+        promoted = promote_policy(
+            proposed,
+            store=runtime.policy_store,
+            loader=runtime.policy_loader,
+            audit=runtime.audit_trail,
+            subject="cli",
+            role="admin",
+            request_id=f"cli-{time.time_ns()}",
+            reason=args.reason,
+            pseudonym_key=runtime.pseudonym_key,
+        )
+        print(
+            f"decision policy {promoted['version']} is in force (was "
+            f"{promoted['previous_version']}); sha256 {promoted['policy_sha256'][:12]}, audited"
+        )
+        return 0
+    from credit_risk.decisions.policy_store import simulate_policy
+    from credit_risk.monitoring.policy_report import simulation_page, simulation_text
+
+    if not 0 <= args.margin <= 1:
+        print("error: --margin is a share of the exposure, between 0 and 1", file=sys.stderr)
+        return 2
+    champion = runtime.registry.require_champion()
+    result = simulate_policy(
+        runtime.engine,
+        runtime.contract,
+        current=runtime.policy_loader.get(),
+        proposed=proposed,
+        model_version=champion.version,
+        margin=args.margin,
+    )
+    print(simulation_text(result))
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(simulation_page(result))
+        print(f"\nreport: {args.report}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from credit_risk_local.offline import train_offline
 
@@ -855,10 +926,25 @@ def build_parser() -> argparse.ArgumentParser:
         "'token revoke --jti ID | --subject NAME' revokes",
     )
     p.add_argument("action", nargs="?", choices=["mint", "revoke"], default="mint")
-    p.add_argument("--role", choices=["viewer", "scorer", "admin"], default="viewer")
+    p.add_argument("--role", choices=["viewer", "analyst", "scorer", "admin"], default="viewer")
     p.add_argument("--subject", default=None, help="mint: who for; revoke: every token of")
     p.add_argument("--jti", help="revoke: the id of one token")
     p.add_argument("--ttl", type=int, default=3600, help="seconds")
+
+    p = add(
+        "policy",
+        cmd_policy,
+        "simulate a proposed decision policy over the book, promote one (audited), or show "
+        "the one in force",
+    )
+    p.add_argument("action", choices=["simulate", "promote", "show"])
+    p.add_argument("file", nargs="?", help="the decision policy YAML (simulate, promote)")
+    p.add_argument(
+        "--margin", type=float, default=0.05, help="simulate: margin on a good loan's exposure"
+    )
+    p.add_argument("--report", help="simulate: write the HTML report (with the frontier) here")
+    p.add_argument("--json", help="simulate: write the whole result as JSON here")
+    p.add_argument("--reason", default="promoted from the command line", help="promote: why")
 
     p = add("quality-report", cmd_quality_report, "print a batch's data-quality report")
     p.add_argument("batch_id")

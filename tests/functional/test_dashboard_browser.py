@@ -131,3 +131,67 @@ def test_a_screenshot_is_taken(page: Path, tmp_path: Path) -> None:
     assert _png_size(shot) == (WIDTH, HEIGHT)
     assert shot.stat().st_size > 100_000
     print(f"dashboard screenshot: {shot}")
+
+
+# --- the decision policy's efficient frontier (issue 14) -------------------------------
+
+
+def _simulated_dashboard(folder: Path) -> Path:
+    """The dashboard of the same book with a policy simulation stored beside it."""
+    import numpy as np
+
+    from credit_risk.decisions.policy import DecisionPolicy
+    from credit_risk.decisions.simulation import Book, simulate
+
+    book = synthetic_portfolio(4000, seed=3)
+    merged = book.scores.merge(book.labels, on="application_id", how="left")
+    matured = merged["matured"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    outcome = np.where(matured, merged["target"].astype("float64"), np.nan)
+    exposure = book.applications.set_index(book.applications["application_id"].astype(str))
+    loans = Book(
+        pd=merged["probability_of_default"].to_numpy(dtype=np.float64),
+        outcome=outcome,
+        matured=matured,
+        columns={
+            "loan_amount": exposure.loc[merged["application_id"], "loan_amount"].to_numpy(
+                dtype=np.float64
+            )
+        },
+        model_version="m-browser",
+    )
+    proposed = DecisionPolicy.model_validate(
+        {
+            **book.policy.model_dump(),
+            "version": "2026.9",
+            "decisions": [
+                {"decision": "approve", "max_pd": 0.15},
+                {"decision": "review", "max_pd": 0.3},
+                {"decision": "decline", "max_pd": 1.0},
+            ],
+        }
+    )
+    data = dashboard_data(book)
+    data["policy_simulation"] = simulate(loans, book.policy, proposed)
+    path = folder / "dashboard-policy.html"
+    path.write_text(render_dashboard(data), encoding="utf-8")
+    return path
+
+
+def test_the_dashboard_shows_the_frontier_with_both_policies_marked(tmp_path: Path) -> None:
+    # GIVEN a dashboard whose latest policy simulation proposes approving up to PD 0.15
+    page = _simulated_dashboard(tmp_path)
+    # WHEN chromium loads it
+    result = _chromium(page, tmp_path / "profile", "--dump-dom")
+    # THEN it loads cleanly and the rendered DOM holds the frontier section: two charts,
+    # each with the curve over every cut-off and one mark per policy
+    assert _console_messages(result.stderr) == []
+    dom = result.stdout
+    start = dom.index('<section id="policy-frontier"')
+    section = dom[start : dom.index("</section>", start)]
+    assert 'data-current="2024.1"' in section and 'data-proposed="2026.9"' in section
+    assert section.count("<svg") == 2
+    assert section.count('<polyline class="series" data-series="every PD cut-off"') == 2
+    for mark in ("current 2024.1", "proposed 2026.9"):
+        assert len(re.findall(rf'<circle class="point"[^>]*><title>{mark}: ', section)) == 2
+    # AND the policies' points are listed with their approval and bad rates
+    assert section.count("<tr>") == 3  # header and the two policies

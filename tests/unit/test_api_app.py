@@ -55,7 +55,7 @@ def test_every_route_is_behind_the_authorizer_and_has_a_role() -> None:
     for path, entries in app.routes.items():
         for method, entry in entries.items():
             assert entry.authorizer is bearer, (method, path)
-            assert ROUTES.required(path, method) in ("viewer", "scorer", "admin")
+            assert ROUTES.required(path, method) in ("viewer", "analyst", "scorer", "admin")
 
 
 def test_the_openapi_document_describes_every_route() -> None:
@@ -81,13 +81,16 @@ def _allowed(role: str) -> set[tuple[str, str]]:
 
 def test_the_authorizer_policy_grows_with_the_role() -> None:
     viewer, scorer, admin = _allowed("viewer"), _allowed("scorer"), _allowed("admin")
+    analyst = _allowed("analyst")
     assert all(method == "GET" for method, _ in viewer)
-    assert scorer - viewer == {("POST", "/api/predict")}
+    assert analyst - viewer == {("POST", "/api/policy/simulate")}
+    assert scorer - analyst == {("POST", "/api/predict")}
     assert admin - scorer == {
         ("POST", "/api/models/*/promote"),
         ("POST", "/api/models/rollback"),
         ("GET", "/api/customers/*/data"),
         ("DELETE", "/api/customers/*"),
+        ("POST", "/api/policy/promote"),
     }
     assert ("GET", "/api/risk-score/*") in viewer  # path parameters as wildcards
 

@@ -36,6 +36,8 @@ IO_MODULES = {
     "credit_risk.monitoring.service",
     "credit_risk.governance.audit",
     "credit_risk.governance.revocation",
+    "credit_risk.decisions.policy_store",
+    "credit_risk.governance.policy_promotion",
 }
 # Data, not code: the root package holds only constants, ``defaults`` only YAML files.
 FOUNDATION = {"credit_risk", "credit_risk.defaults"}

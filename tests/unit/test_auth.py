@@ -26,9 +26,12 @@ def test_a_minted_token_names_its_subject_role_and_expiry() -> None:
 
 
 def test_roles_include_the_ones_below() -> None:
-    assert ROLES == ("viewer", "scorer", "admin")
+    assert ROLES == ("viewer", "analyst", "scorer", "admin")
     assert role_includes("admin", "scorer") and role_includes("scorer", "viewer")
     assert not role_includes("viewer", "scorer") and not role_includes("scorer", "admin")
+    # analyst: above viewer (simulates policies), below scorer (makes no decisions)
+    assert role_includes("analyst", "viewer") and role_includes("admin", "analyst")
+    assert not role_includes("analyst", "scorer") and not role_includes("viewer", "analyst")
 
 
 def test_an_expired_token_is_refused() -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.auth import RouteRoles
+from chalicelib.policy_requests import PolicyPromoteRequest, PolicySimulateRequest
 from chalicelib.requests import (
     VERSION_PATTERN,
     ExecutionsQuery,
@@ -265,7 +266,7 @@ class Operation:
     response: type[BaseModel] | None
     errors: tuple[int, ...] = ()
     query: type[BaseModel] | None = None
-    body: str | None = None  # "predict" or "promote"
+    body: str | None = None  # "predict", "promote" or one of POLICY_BODIES
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     media_type: str = "application/json"
 
@@ -367,6 +368,45 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
 }
 
+# Decision policies (issue 14): bodies are free-form policy mappings, answers plain objects.
+OPERATIONS.update(
+    {
+        ("/api/policy", "GET"): Operation(
+            "The decision policy in force",
+            "The policy decisions are made under (the packaged default before any promotion) "
+            "and every promoted version: when, by whom, why, its hash.",
+            None,
+        ),
+        ("/api/policy/simulate", "POST"): Operation(
+            "Simulate a proposed decision policy",
+            "Replays a proposed policy (cut-offs, grade bands, LGD, exposure) over the book "
+            "the champion scored, beside the policy in force: approval rate, bad rate among "
+            "approved (observed on granted, matured loans; inferred from PD elsewhere; "
+            "combined), expected and realised loss, the swap set, and the efficient "
+            "frontier for every PD cut-off. 400 names the setting of an invalid policy; "
+            "404 when the champion has scored nothing yet; 503 without a champion.",
+            None,
+            (400, 404, 413, 415, 503),
+            body="policy_simulate",
+        ),
+        ("/api/policy/promote", "POST"): Operation(
+            "Put a decision policy in force (admin)",
+            "Versioned and audited: the serving path decides by it within 30 s on every "
+            "container. 409 when the version is already in force or was promoted before "
+            "with other settings (a version is immutable).",
+            None,
+            (400, 409, 413, 415),
+            body="policy_promote",
+        ),
+    }
+)
+
+POLICY_BODIES: dict[str, type[BaseModel]] = {
+    "policy_simulate": PolicySimulateRequest,
+    "policy_promote": PolicyPromoteRequest,
+}
+_VALIDATED: tuple[type[BaseModel], ...] = (PromoteRequest, *POLICY_BODIES.values())
+
 _STATUS_TEXT = {
     400: "The request is invalid; each field and the rule it broke are listed",
     401: "No valid bearer token",
@@ -409,18 +449,19 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
         ExecutionsBody,
         HealthBody,
         PromoteRequest,
+        *POLICY_BODIES.values(),
         requests.existing_customer,
         requests.new_applicant,
     ]
     keyed, schemas = models_json_schema(
-        [(m, "validation" if m in (PromoteRequest,) else "serialization") for m in models],
+        [(m, "validation" if m in _VALIDATED else "serialization") for m in models],
         ref_template=REF,
     )
     components = schemas.get("$defs", {})
 
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         mode: Literal["validation", "serialization"] = (
-            "validation" if model in (PromoteRequest,) else "serialization"
+            "validation" if model in _VALIDATED else "serialization"
         )
         return keyed[(model, mode)]
 
@@ -478,6 +519,11 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
                         }
                     },
                 }
+            elif op.body in POLICY_BODIES:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(POLICY_BODIES[op.body])}},
+                }
             elif op.body == "promote":
                 operation["requestBody"] = {
                     "required": False,
@@ -492,7 +538,7 @@ def build_document(routes: RouteRoles, requests: RequestModels) -> dict[str, Any
             "description": (
                 "Real-time credit decisions with reasons, model governance and operations. "
                 f"Requests follow the dataset contract '{requests.contract.name}'. "
-                "Every call needs a bearer token; roles: viewer < scorer < admin."
+                "Every call needs a bearer token; roles: viewer < analyst < scorer < admin."
             ),
         },
         "paths": paths,

@@ -36,7 +36,7 @@ from credit_risk.data.features import build_feature_row, build_feature_variants
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
 from credit_risk.decisions.counterfactuals import find_counterfactuals
-from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
+from credit_risk.decisions.policy import DecisionPolicy
 from credit_risk.decisions.scoring import (
     OUT_OF_RANGE_CODE,
     LoadedModel,
@@ -121,9 +121,10 @@ class RiskService:
     def contract(self) -> Contract:
         return self.runtime.contract
 
-    @cached_property
+    @property
     def policy(self) -> DecisionPolicy:
-        return load_decision_policy(contract=self.contract)
+        # The promoted policy (the packaged default before any), re-read every 30 s.
+        return self.runtime.policy_loader.get()
 
     @cached_property
     def requests(self) -> RequestModels:
@@ -685,6 +686,59 @@ class RiskService:
 
             self._openapi = build_document(routes, self.requests)
         return self._openapi
+
+    # --- decision policies (issue 14) ------------------------------------------------
+
+    def policy_versions(self) -> dict[str, Any]:
+        """The decision policy in force and every promoted version."""
+        policy = self.policy
+        return {
+            "version": policy.version,
+            "policy": policy.model_dump(mode="json"),
+            "versions": self.runtime.policy_store.versions(),
+        }
+
+    def simulate_policy(self, raw_body: bytes | str | None, request_id: str) -> dict[str, Any]:
+        """A proposed policy replayed over the champion's scored book beside the one in
+        force: figures (observed and inferred from PD), swap set, efficient frontier."""
+        from chalicelib.policy_requests import PolicySimulateRequest
+        from credit_risk.decisions.policy_store import parse_policy, simulate_policy
+
+        request = PolicySimulateRequest.model_validate(read_json_object(raw_body))
+        proposed = parse_policy(request.policy, self.contract, source="policy")
+        champion = self.registry.require_champion()
+        result = simulate_policy(
+            self.runtime.engine,
+            self.contract,
+            current=self.policy,
+            proposed=proposed,
+            model_version=champion.version,
+            margin=request.margin,
+        )
+        return {"request_id": request_id, **result}
+
+    def promote_policy(
+        self, raw_body: bytes | str | None, caller: Caller, request_id: str
+    ) -> dict[str, Any]:
+        """Put a decision policy in force (admin); versioned and audited."""
+        from chalicelib.policy_requests import PolicyPromoteRequest
+        from credit_risk.decisions.policy_store import parse_policy
+        from credit_risk.governance.policy_promotion import promote_policy
+
+        request = PolicyPromoteRequest.model_validate(read_json_object(raw_body))
+        policy = parse_policy(request.policy, self.contract, source="policy")
+        promoted = promote_policy(
+            policy,
+            store=self.runtime.policy_store,
+            loader=self.runtime.policy_loader,
+            audit=self.audit,
+            subject=caller.subject,
+            role=caller.role,
+            request_id=request_id,
+            reason=f"{request.reason} (by {caller.subject})",
+            pseudonym_key=self.runtime.pseudonym_key,
+        )
+        return {"request_id": request_id, "policy": promoted}
 
 
 _lock = threading.Lock()

@@ -3,11 +3,13 @@ role, 200 at or above it."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import app
 
+from credit_risk.decisions.policy import load_decision_policy
 from credit_risk.governance.auth import mint_token
 from credit_risk.runtime import get_runtime
 from functional.api.conftest import ApiWorld
@@ -26,8 +28,11 @@ LEAST_ROLE = {
     ("POST", "/api/models/rollback"): "admin",
     ("GET", "/api/customers/{customer_id}/data"): "admin",
     ("DELETE", "/api/customers/{customer_id}"): "admin",
+    ("GET", "/api/policy"): "viewer",
+    ("POST", "/api/policy/simulate"): "analyst",
+    ("POST", "/api/policy/promote"): "admin",
 }
-RANK = {"viewer": 0, "scorer": 1, "admin": 2}
+RANK = {"viewer": 0, "analyst": 1, "scorer": 2, "admin": 3}
 
 
 def _request(api: ApiWorld, method: str, route: str) -> tuple[str, Any]:
@@ -38,6 +43,9 @@ def _request(api: ApiWorld, method: str, route: str) -> tuple[str, Any]:
     champion = api.registry.require_champion().version
     path = route.replace("{customer_id}", customer).replace("{version}", champion)
     body = {"customer_id": customer, "loan_amount": 20000} if route == "/api/predict" else None
+    if route in ("/api/policy/simulate", "/api/policy/promote"):
+        # a new version each time: promoting the one in force again is a 409
+        body = {"policy": {**load_decision_policy().model_dump(), "version": uuid.uuid4().hex}}
     return path, body
 
 
@@ -65,7 +73,7 @@ def test_every_route_answers_401_403_or_200_by_token_and_role(api: ApiWorld) -> 
             answer = api.call(method, path, role=None, body=body, headers=headers)
             assert answer.status == 401, (method, route, headers, answer.body)
         # WHEN the role is below the route's: 403; at or above it: 200
-        for role in ("viewer", "scorer", "admin"):
+        for role in ("viewer", "analyst", "scorer", "admin"):
             answer = api.call(method, path, role=role, body=body)
             expected = 200 if RANK[role] >= RANK[least] else 403
             assert answer.status == expected, (method, route, role, answer.body)

@@ -25,6 +25,7 @@ from credit_risk.governance.seal import SealStore
 from credit_risk.models.registry import Registry
 
 if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
+    from credit_risk.decisions.policy_store import PolicyLoader, PolicyStore
     from credit_risk.decisions.serving import ChampionLoader
     from credit_risk.governance.revocation import Revocations
     from credit_risk.monitoring.figures import MonitoringConfig
@@ -110,6 +111,20 @@ class Runtime:
 
         return Revocations(self.engine, cache_seconds=self.settings.revocation_cache_seconds)
 
+    @cached_property
+    def policy_store(self) -> PolicyStore:
+        """Promoted decision policies (issue 14)."""
+        from credit_risk.decisions.policy_store import PolicyStore
+
+        return PolicyStore(self.engine)
+
+    @cached_property
+    def policy_loader(self) -> PolicyLoader:
+        """The decision policy in force, re-read every 30 s (a promotion needs no restart)."""
+        from credit_risk.decisions.policy_store import PolicyLoader
+
+        return PolicyLoader(self.policy_store, self.contract)
+
     def monitor(self, config: MonitoringConfig | None = None) -> MonitorService:
         """A monitor wired to the container's database, buckets, topic and state machines."""
         from credit_risk.adapters.alerts import publish_alert
@@ -136,6 +151,7 @@ class Runtime:
                 "rescore": settings.rescore_state_machine_arn,
             },
             training_state_machine_arn=settings.training_state_machine_arn,
+            policy=self.policy_loader.get(),
             config=config,
             pseudonym_key=lambda: self.pseudonym_key,
         )

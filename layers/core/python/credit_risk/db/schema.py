@@ -230,6 +230,35 @@ token_revocations = Table(
     schema="audit",
 )
 
+# Decision policies (issue 14): every promoted policy, versioned; exactly one is active
+# and the serving path decides by it (the packaged default until the first promotion).
+decision_policies = Table(
+    "decision_policies",
+    later_metadata,
+    Column("version", String(80), primary_key=True),
+    Column("policy", Text, nullable=False),  # the policy as canonical JSON
+    Column("policy_sha256", String(64), nullable=False),
+    Column("status", String(10), nullable=False),  # "active" or "retired"
+    Column("promoted_at", DateTime(timezone=True), nullable=False),
+    Column("promoted_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    schema="ml",
+)
+
+# The newest simulations of a proposed policy against the active one: the dashboard draws
+# the latest one's efficient frontier.
+policy_simulations = Table(
+    "policy_simulations",
+    later_metadata,
+    Column("simulation_id", String(40), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("current_version", String(80), nullable=False),
+    Column("proposed_version", String(80), nullable=False),
+    Column("model_version", String(40)),
+    Column("result", Text, nullable=False),
+    schema="ml",
+)
+
 _SQL_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "string": Text,
     "category": Text,

@@ -10,4 +10,5 @@ I/O:
 - :mod:`.audit`: the append-only, hash-chained audit trail and its verifier.
 - :mod:`.revocation`: revoked API tokens (by token id) and subjects (every token issued
   before a time).
+- :mod:`.policy_promotion`: putting a decision policy in force, versioned and audited.
 """

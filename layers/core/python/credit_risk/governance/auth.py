@@ -5,8 +5,14 @@ cloud fills it) naming a subject, one role and an expiry. Roles are ordered, eac
 including the ones before it:
 
 - ``viewer``: read scores, model metrics, model versions, executions and health;
+- ``analyst``: also simulate a proposed decision policy over the book
+  (``POST /api/policy/simulate``: aggregate figures only, nothing is decided);
 - ``scorer``: also ask for decisions (``POST /api/predict``);
-- ``admin``: also promote and roll back models.
+- ``admin``: also promote and roll back models and decision policies.
+
+``analyst`` sits below ``scorer``: a credit analyst studies policies but makes no
+decisions, while a scoring client (a loan origination system) may run the read-only
+simulation too; neither may change the policy in force, which only an admin promotes.
 
 Mint one from a shell (``python -m credit_risk mint-token``, see :mod:`credit_risk.__main__`);
 it signs with the key the settings name (``API_TOKEN_SECRET_ARN`` or ``API_TOKEN_KEY``).
@@ -23,8 +29,8 @@ import jwt
 
 from credit_risk.errors import AuthenticationError, ConfigurationError
 
-Role = Literal["viewer", "scorer", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "scorer", "admin")
+Role = Literal["viewer", "analyst", "scorer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "analyst", "scorer", "admin")
 """Every role, least privileged first; each includes the rights of the ones before it."""
 _RANK = {role: i for i, role in enumerate(ROLES)}
 

@@ -3,7 +3,9 @@
 Pure (no boto3, botocore or SQLAlchemy):
 
 - :mod:`.figures`: drift, portfolio and performance figures from plain frames;
-- :mod:`.dashboard`: the dashboard page (one offline HTML file).
+- :mod:`.dashboard`: the dashboard page (one offline HTML file);
+- :mod:`.policy_report`: a policy simulation drawn: the efficient frontier (also on the
+  dashboard), figures and swap set.
 
 I/O:
 

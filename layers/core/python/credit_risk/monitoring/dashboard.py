@@ -22,6 +22,7 @@ from credit_risk import charts
 from credit_risk.charts import escape_text as _e
 from credit_risk.charts import finite_number as _number
 from credit_risk.models.fairness_table import fairness_html
+from credit_risk.monitoring.policy_report import frontier_section
 
 BAND_COLORS = {"stable": "#2e8b57", "watch": "#d68910", "shifted": "#c0392b"}
 DECISION_COLORS = {"approve": "#2e8b57", "review": "#d68910", "decline": "#c0392b"}
@@ -764,6 +765,14 @@ def _fairness(snapshot: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- page
 
 
+def _policy_frontier(data: Mapping[str, Any]) -> str:
+    """The latest policy simulation's efficient frontier (issue 14), when the data has
+    the key (a monitoring service always gives it; None before the first simulation)."""
+    if "policy_simulation" not in data:
+        return ""
+    return frontier_section(data.get("policy_simulation"))
+
+
 def render_dashboard(data: Mapping[str, Any]) -> str:
     """The dashboard as one self-contained HTML page.
 
@@ -772,7 +781,8 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     ``models`` (registry versions, champion first, each with ``version``, ``candidate``,
     ``status``, ``created_at``, ``reason`` and its ``holdout`` metrics), ``executions``
     (recent runs: ``machine``, ``name``, ``status``, ``start``, ``seconds``), and
-    optionally ``title``, ``generated_at`` and ``snapshot_id``. Anything missing is shown
+    optionally ``title``, ``generated_at``, ``snapshot_id`` and ``policy_simulation``
+    (the latest policy simulation, whose efficient frontier is drawn). Anything missing is shown
     as such. The output is deterministic for the same data.
     """
     snapshot = data.get("snapshot")
@@ -802,6 +812,7 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
         + _model_card_plots(data, snapshot)
         + _executions(data)
         + (_monthly(snapshot) if snapshot else "")
+        + _policy_frontier(data)
     )
     footer = " · ".join(
         _e(part)

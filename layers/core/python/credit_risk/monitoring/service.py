@@ -317,7 +317,18 @@ class MonitorService:
             "models": self.models(),
             "executions": self.executions(),
             "generated_at": datetime.now(UTC).isoformat(),
+            "policy_simulation": self.policy_simulation(),
         }
+
+    def policy_simulation(self) -> dict[str, Any] | None:
+        """The latest decision-policy simulation (issue 14), or None (read here, not by
+        :mod:`credit_risk.decisions.policy_store`, which loads numpy)."""
+        table = schema.policy_simulations
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.result).order_by(table.c.simulation_id.desc()).limit(1)
+            ).first()
+        return None if row is None else dict(json.loads(row[0]))
 
     def render_latest(self) -> str:
         """The dashboard of the latest stored snapshot, with live models and runs."""
