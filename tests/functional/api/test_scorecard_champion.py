@@ -43,6 +43,13 @@ def test_the_api_serves_a_scorecard_champion(
     assert health.status == 200, health.body
     assert health.body["checks"]["champion"]["kind"] == "scorecard"
     assert health.body["checks"]["champion"]["version"] == champion.version
+    # AND its metrics carry the points table of the model it serves
+    metrics = api.call("GET", "/api/model-metrics", role="viewer")
+    assert metrics.status == 200, metrics.body
+    served = metrics.body["metrics"]["points_table"]
+    assert [(r["characteristic"], r["bin"]) for r in served["rows"]] == [
+        (r["characteristic"], r["bin"]) for r in table.rows()
+    ]
 
     # WHEN whole applications are sent to the API as new applicants
     applications = api.models.data.applications
