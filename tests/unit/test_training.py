@@ -302,10 +302,11 @@ def test_isotonic_calibration_says_why_its_cv_auc_is_below_the_searchs(
 # --------------------------------------------------------------------------- config
 
 
-def test_packaged_config_has_three_candidates_with_imbalance_choices():
+def test_packaged_config_has_the_candidates_with_imbalance_choices():
     config = load_training_config()
 
-    assert set(config.candidates) == set(CANDIDATES)
+    assert set(config.candidates) == {*CANDIDATES, "scorecard"}
+    assert config.candidates["scorecard"].estimator == "scorecard"
     assert config.candidates["random_forest"].estimator == "xgboost_random_forest"
     for spec in config.candidates.values():
         assert len(spec.imbalance) >= 2

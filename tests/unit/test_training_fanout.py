@@ -38,11 +38,17 @@ SEARCHED = {
             "search": {"max_depth": [2, 3]},
             "imbalance": ["none", "scale_pos_weight"],
         },
+        "scorecard": {
+            "estimator": "scorecard",
+            "params": {"max_n_bins": 6},
+            "search": {"min_prebin_size": [0.02, 0.05]},
+            "imbalance": ["none", "class_weight"],
+        },
     },
 }
 
 
-@pytest.mark.parametrize("name", ["logistic_regression", "xgboost"])
+@pytest.mark.parametrize("name", ["logistic_regression", "xgboost", "scorecard"])
 def test_the_fanned_out_search_fits_the_same_model_as_one_process(name: str) -> None:
     # GIVEN a candidate with a grid and imbalance options, repeated two-fold CV
     contract = load_contract()
@@ -63,7 +69,7 @@ def test_the_fanned_out_search_fits_the_same_model_as_one_process(name: str) -> 
 
     # THEN the items were one per configuration and fold, and the candidate is the same
     # model, choice and metrics as training it in one process
-    spec_trials = {"logistic_regression": 2 + 2, "xgboost": 2 + 1}[name]
+    spec_trials = {"logistic_regression": 2 + 2, "xgboost": 2 + 1, "scorecard": 2 + 1}[name]
     assert len(grid) + len(options) == spec_trials * 4
     single = train_one(contract, name, X, y, dates, config=SEARCHED)
     assert fanned.params == single.params

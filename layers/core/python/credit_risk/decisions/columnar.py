@@ -143,6 +143,15 @@ class ColumnarScorer:
     def encode(self, columns: Mapping[str, Column], n_rows: int) -> np.ndarray:
         """The design matrix of :meth:`LeanModel.encode` for features given as columns."""
         model = self.loaded.model
+        if model.points_table is not None:
+            # A scorecard's design is its bins: the lean model bins the same values.
+            binned = {
+                f: _floats(columns.get(f), n_rows)
+                if f in self._numeric
+                else _strings(columns.get(f), n_rows).to_numpy(zero_copy_only=False)
+                for f in model.features
+            }
+            return model.encode_columns(binned, n_rows=n_rows)
         design = np.zeros((n_rows, model.n_columns), dtype=np.float64)
         if self._numeric:
             values = np.column_stack([_floats(columns.get(f), n_rows) for f in self._numeric])

@@ -363,6 +363,50 @@ def _fairness(metrics: Mapping[str, Any]) -> str:
     return _section("fairness", "Fairness by protected group", fairness_html(report) + note)
 
 
+def _points_table(metrics: Mapping[str, Any]) -> str:
+    """A scorecard's points table: every characteristic's bins with their training
+    count, weight of evidence and points; no section for other models."""
+    table = metrics.get("points_table")
+    if not isinstance(table, Mapping) or not table.get("rows"):
+        return ""
+    rows = "".join(
+        f"<tr><th><code>{_e(row.get('characteristic'))}</code></th>"
+        f"<td><code>{_e(row.get('bin'))}</code></td>"
+        f'<td class="num">{_e(_fmt(row.get("count"), "int"))}</td>'
+        f'<td class="num">{_e(_fmt(row.get("woe")))}</td>'
+        f'<td class="num">{_e(_points(row.get("points")))}</td></tr>'
+        for row in table["rows"]
+        if isinstance(row, Mapping)
+    )
+    body = (
+        "<table><thead><tr><th>Characteristic</th><th>Bin</th><th>Training rows</th>"
+        "<th>WoE</th><th>Points</th></tr></thead><tbody>" + rows + "</tbody></table>"
+    )
+    factor = _number(table.get("factor"))
+    offset = _number(table.get("offset"))
+    note = (
+        f'<p class="note">Points-to-double-odds scaling: {_e(_fmt(table.get("base_score")))} '
+        f"points at good:bad odds of {_e(_fmt(table.get('base_odds')))}, and every "
+        f"{_e(_fmt(table.get('pdo')))} more points double the odds. An application's points "
+        "are the sum of its bins' points, and its PD is 1 / (1 + exp(-("
+        f"{_e(_points(offset))} - points) / {_e(_points(factor))})): the table alone gives the "
+        "PD. WoE is ln(share of payers / share of defaulters) in the bin: higher is safer. "
+        "A principal reason is a characteristic that lost points against its best bin.</p>"
+    )
+    dropped = [str(name) for name in table.get("dropped") or []]
+    if dropped:
+        note += (
+            f'<p class="note">Dropped for a coefficient of the wrong sign (every bin scores '
+            f"the same): {_e(', '.join(dropped))}.</p>"
+        )
+    return _section("points-table", "Scorecard points table", body + note)
+
+
+def _points(value: Any) -> str:
+    number = _number(value)
+    return "n/a" if number is None else f"{number:.2f}"
+
+
 def _confusion_counts(metrics: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
     """(tn, fp, fn, tp), or None when any is missing."""
     matrix = metrics.get("confusion_matrix") or {}
@@ -438,6 +482,7 @@ def render_model_card(
             _feature_importance(metrics),
             _monotonicity(metrics),
             _fairness(metrics),
+            _points_table(metrics),
             _confusion_matrix(metrics),
             _parameters(metadata),
         ]

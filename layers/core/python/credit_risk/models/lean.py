@@ -19,6 +19,11 @@ by :func:`credit_risk.models.training.export.to_lean` and travel as bytes
 (:meth:`LeanModel.to_bytes`):
 a zip holding ``model.json`` (every number above) and, for trees, ``booster.ubj`` (the
 xgboost model in its own UBJSON format). No pickle anywhere.
+
+A WoE-binned logistic scorecard (kind ``scorecard``) holds its points table instead
+(:class:`~credit_risk.models.scorecard.PointsTable`): the design is one column per bin,
+the margin is the log-odds of the total points, and a characteristic's contribution is
+the log-odds its points lost against its best bin.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from credit_risk.errors import ArtifactIntegrityError, ValidationError
+from credit_risk.models.scorecard import PointsTable
 
 FORMAT = "credit-risk-lean-model"
 FORMAT_VERSION = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
 
-ModelKind = Literal["linear", "xgboost"]
+ModelKind = Literal["linear", "xgboost", "scorecard"]
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,13 @@ class LeanModel:
     booster_raw: bytes | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
+    points_table: PointsTable | None = None
     _booster: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.kind == "scorecard":
+            self._init_scorecard()
+            return
         if len(self.medians) != len(self.numeric):
             raise ValueError("one median per numeric feature")
         if len(self.categories) != len(self.categorical):
@@ -171,6 +181,25 @@ class LeanModel:
             self._center = np.asarray(self.center, dtype=np.float64)
             self._scale = np.asarray(self.scale, dtype=np.float64)
 
+    def _init_scorecard(self) -> None:
+        """A scorecard's design is its bins: one column per bin of each characteristic,
+        the margin is linear in it (``(offset - points) / factor``)."""
+        table = self.points_table
+        if table is None:
+            raise ValueError("a scorecard needs its points table")
+        if table.names != self.features:
+            raise ValueError("the points table must have one characteristic per feature")
+        if self.medians or self.indicators or self.categories or self.center is not None:
+            raise ValueError("a scorecard is encoded by its bins only")
+        width = table.width
+        self._offsets = [width]
+        self._aggregate = np.zeros((width, len(self.features)))
+        self._aggregate[np.arange(width), table.column_feature()] = 1.0
+        self._coef = -table.points_vector() / table.factor
+        self.intercept = table.offset / table.factor
+        # Each characteristic's margin at its best bin: the reference of its contribution.
+        self._reference = -table.best_vector() / table.factor
+
     # --- shape -----------------------------------------------------------------------
 
     @property
@@ -185,7 +214,10 @@ class LeanModel:
 
     @property
     def column_names(self) -> list[str]:
-        """Names of the encoded columns (``feature``, ``feature_missing``, ``feature=cat``)."""
+        """Names of the encoded columns (``feature``, ``feature_missing``, ``feature=cat``;
+        ``feature: bin`` for a scorecard)."""
+        if self.points_table is not None:
+            return self.points_table.column_names()
         names = list(self.numeric) + [f"{f}_missing" for f in self.indicators]
         for name, cats in zip(self.categorical, self.categories, strict=True):
             names += [f"{name}={'<missing>' if c is None else c}" for c in cats]
@@ -203,6 +235,12 @@ class LeanModel:
     ) -> np.ndarray:
         """The design matrix for features given column-wise (name -> values)."""
         n = _column_length(columns, self.features) if n_rows is None else n_rows
+        if self.points_table is not None:
+            converted = {
+                name: _as_float(name, columns.get(name), n) if name in self.numeric else values
+                for name, values in columns.items()
+            }
+            return self.points_table.encode(converted, n)
         design = np.zeros((n, self.n_columns), dtype=np.float64)
         k = len(self.numeric)
         if k:
@@ -229,7 +267,7 @@ class LeanModel:
 
     def margin_of(self, design: np.ndarray) -> np.ndarray:
         """Raw margins (log-odds before calibration) of an encoded design matrix."""
-        if self.kind == "linear":
+        if self.kind in ("linear", "scorecard"):
             # einsum, not BLAS (@): BLAS sums in an order that depends on how many rows
             # come together, so batch and API would differ in the last bit of a PD.
             return np.einsum("ij,j->i", design, self._coef) + self.intercept
@@ -251,6 +289,12 @@ class LeanModel:
         ``(rows, len(features))`` and ``base_value + contributions.sum(1) == margins``.
         Linear: coefficient times (value minus its training mean); trees: TreeSHAP.
         """
+        if self.kind == "scorecard":
+            # Against each characteristic's best bin: the log-odds of the points it lost.
+            per_feature = np.einsum("ij,jk->ik", design * self._coef, self._aggregate)
+            margins = np.einsum("ij,j->i", design, self._coef) + self.intercept
+            base = float(self.intercept + self._reference.sum())
+            return margins, per_feature - self._reference, base
         if self.kind == "linear":
             per_column = (design - self._column_means) * self._coef
             base = float(self.intercept + self._column_means @ self._coef)
@@ -268,6 +312,15 @@ class LeanModel:
         by_feature = np.einsum("ij,jk->ik", per_column, self._aggregate)  # as margin_of
         return np.asarray(margins, dtype=np.float64), by_feature, base
 
+    def points_lost_of(self, design: np.ndarray) -> np.ndarray:
+        """A scorecard's points lost per characteristic against its best bin, shaped
+        ``(rows, len(features))``: its reason weights in points (contributions times the
+        points factor)."""
+        if self.points_table is None:
+            raise ValueError(f"a {self.kind} model has no points table")
+        _, contributions, _ = self.contributions_of(design)
+        return contributions * self.points_table.factor
+
     def explain(self, row: Mapping[str, Any]) -> Explanation:
         """PD of one feature row and each input feature's contribution to its log-odds."""
         margins, contributions, base = self.contributions_of(self.encode([row]))
@@ -283,7 +336,7 @@ class LeanModel:
 
     def to_dict(self) -> dict[str, Any]:
         """Every number of the model except the booster, as JSON-able values."""
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -302,6 +355,9 @@ class LeanModel:
             "calibration": self.calibration.to_dict(),
             "metadata": self.metadata,
         }
+        if self.points_table is not None:
+            out["points_table"] = self.points_table.to_dict()
+        return out
 
     def to_bytes(self) -> bytes:
         """The model as a zip: ``model.json`` plus ``booster.ubj`` for tree models."""
@@ -344,6 +400,9 @@ class LeanModel:
             booster_raw=booster,
             metadata=spec.get("metadata", {}),
             threads=threads,
+            points_table=(
+                PointsTable.from_dict(spec["points_table"]) if spec.get("points_table") else None
+            ),
         )
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from credit_risk.contract.files import read_yaml_mapping, validate_model
 from credit_risk.errors import ConfigurationError
 
-EstimatorKind = Literal["logistic_regression", "xgboost_random_forest", "xgboost"]
+EstimatorKind = Literal["logistic_regression", "xgboost_random_forest", "xgboost", "scorecard"]
 ImbalanceKind = Literal["none", "class_weight", "scale_pos_weight", "undersample", "smote"]
 CalibrationMethod = Literal["sigmoid", "isotonic", "auto"]
 
@@ -24,6 +24,7 @@ _WEIGHT_OPTION: dict[str, str] = {
     "logistic_regression": "class_weight",
     "xgboost_random_forest": "scale_pos_weight",
     "xgboost": "scale_pos_weight",
+    "scorecard": "class_weight",
 }
 
 
@@ -78,6 +79,12 @@ class CandidateSpec(BaseModel):
         default_factory=lambda: [ImbalanceOption(kind="none")], min_length=1
     )
     calibration: CalibrationMethod | None = None
+    complexity: int = Field(
+        default=1,
+        ge=1,
+        description="How complex the candidate is to explain (1 simplest): the tie-break "
+        "between candidates of equal merit.",
+    )
 
     @field_validator("imbalance", mode="before")
     @classmethod
@@ -138,6 +145,16 @@ class TrainingConfig(BaseModel):
         "(stratified by outcome) so that every search item fits one Lambda.",
     )
     candidates: dict[str, CandidateSpec] = Field(min_length=1)
+
+    def model_post_init(self, __context: Any) -> None:
+        # A scorecard's points are its calibrated log-odds: only a sigmoid keeps them so.
+        for name, spec in self.candidates.items():
+            method = spec.calibration or self.calibration
+            if spec.estimator == "scorecard" and method != "sigmoid":
+                raise ValueError(
+                    f"candidate '{name}': a scorecard needs calibration 'sigmoid' (its points "
+                    f"map to PD through the logistic link), not '{method}'"
+                )
 
     def candidate(self, name: str) -> CandidateSpec:
         """The spec of one candidate, or a clear error naming the known ones."""

@@ -16,9 +16,10 @@ import xgboost as xgb
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ArtifactIntegrityError
-from credit_risk.models.lean import LeanModel
+from credit_risk.models.lean import CalibrationMap, LeanModel
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.pipelines import CalibratedModel
+from credit_risk.models.training.scorecard import is_scorecard, points_table
 
 PD_TOLERANCE = 1e-6
 
@@ -55,6 +56,11 @@ def to_lean(
         }
     meta.update(metadata or {})
     numeric, categorical = contract.numeric_features, contract.categorical_features
+    if is_scorecard(model.pipeline):
+        lean = _scorecard_to_lean(model, numeric, categorical, meta, threads)
+        if check is not None and len(check):
+            check_agreement(lean, model, check)
+        return lean
     prepare = model.pipeline.named_steps["prepare"]
     estimator = model.pipeline.named_steps["model"]
 
@@ -103,6 +109,30 @@ def to_lean(
     if check is not None and len(check):
         check_agreement(lean, model, check)
     return lean
+
+
+def _scorecard_to_lean(
+    model: CalibratedModel,
+    numeric: list[str],
+    categorical: list[str],
+    meta: dict[str, Any],
+    threads: int,
+) -> LeanModel:
+    """A scorecard's lean model: its points table under its configured scaling, the
+    calibration folded into the points (so PD = logistic link of points)."""
+    table = points_table(model.pipeline, model.calibration)
+    return LeanModel(
+        kind="scorecard",
+        numeric=list(numeric),
+        medians=[],
+        indicators=[],
+        categorical=list(categorical),
+        categories=[],
+        calibration=CalibrationMap("sigmoid", a=1.0, b=0.0),
+        metadata=meta,
+        threads=threads,
+        points_table=table,
+    )
 
 
 def feature_columns(X: pd.DataFrame, features: list[str]) -> dict[str, np.ndarray]:

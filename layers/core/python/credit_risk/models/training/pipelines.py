@@ -19,6 +19,10 @@ A feature the contract declares ``monotone`` is constrained in both xgboost cand
 (``monotone_constraints``, see :func:`monotone_constraints`); a logistic regression is
 monotone in each numeric input by construction, in the direction of its coefficient's sign.
 
+The WoE scorecard (``scorecard``) has steps of its own: ``prepare`` bins each feature
+with optbinning and replaces it by its bin's weight of evidence, ``model`` is a logistic
+regression on those (see :mod:`credit_risk.models.training.scorecard`).
+
 Both tree candidates are xgboost models so that serving needs numpy and xgboost only, with
 exact TreeSHAP attributions (see :mod:`credit_risk.models.training.trainer`).
 """
@@ -42,6 +46,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_risk.models.lean import CalibrationMap
 from credit_risk.models.training.config import EstimatorKind, ImbalanceOption
+from credit_risk.models.training.scorecard import build_scorecard_steps
 
 SAMPLERS: dict[str, type] = {"undersample": RandomUnderSampler, "smote": SMOTE}
 """Imbalance option kind → imbalanced-learn sampler class."""
@@ -123,7 +128,24 @@ def build_pipeline(
     """An unfitted candidate pipeline: prepare → optional sampler → estimator.
 
     ``monotone`` maps a numeric feature to its declared direction of risk (``increasing``
-    or ``decreasing``); xgboost estimators are constrained to it."""
+    or ``decreasing``); xgboost estimators are constrained to it, a scorecard's binning
+    follows it."""
+    if kind == "scorecard":
+        # WoE binning → (sampler) → logistic regression on WoE (models.training.scorecard).
+        binning, regression = build_scorecard_steps(
+            numeric,
+            categorical,
+            params,
+            class_weight="balanced" if imbalance.kind == "class_weight" else None,
+            seed=seed,
+            monotone=monotone,
+        )
+        steps_: list[tuple[str, Any]] = [("prepare", binning)]
+        if imbalance.kind in SAMPLERS:
+            steps_.append(
+                ("resample", SAMPLERS[imbalance.kind](random_state=seed, **imbalance.params))
+            )
+        return Pipeline([*steps_, ("model", regression)])
     steps: list[tuple[str, Any]] = [
         ("prepare", build_preprocessor(numeric, categorical, scale=kind == "logistic_regression"))
     ]

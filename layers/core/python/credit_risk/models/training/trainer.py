@@ -65,6 +65,7 @@ from credit_risk.models.training.pipelines import (
     feature_ranges,
     raw_margin,
 )
+from credit_risk.models.training.scorecard import is_scorecard, scorecard_summary
 
 Progress = Callable[[str], None]
 ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
@@ -507,6 +508,8 @@ def _finish(
     }
     if contract.monotone:
         metrics["monotonicity"] = _monotonicity(problem, model)
+    if lean.points_table is not None:  # a scorecard: its points table for the model card
+        metrics["points_table"] = scorecard_summary(model.pipeline, lean.points_table)
     if problem.split.first_holdout_date is not None:
         metrics["first_holdout_date"] = problem.split.first_holdout_date
     params = {
@@ -552,7 +555,7 @@ def _monotonicity(problem: _Problem, model: CalibratedModel) -> dict[str, dict[s
         problem.X_tr,
         problem.X_ho.iloc[np.sort(picked)],
         problem.contract.monotone,
-        enforced=isinstance(estimator, xgb.XGBModel),
+        enforced=isinstance(estimator, xgb.XGBModel) or is_scorecard(model.pipeline),
     )
     if isinstance(estimator, LogisticRegression):
         numeric = problem.contract.numeric_features
