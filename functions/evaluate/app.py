@@ -7,7 +7,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from credit_risk.adapters.observability import logger, tracer
-from credit_risk.models.training.orchestration import evaluate_and_register
+from credit_risk.models.training.orchestration import (
+    evaluate_and_register,
+    load_promotion_policy,
+)
 from credit_risk.runtime import get_runtime
 
 
@@ -22,5 +25,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         registry=runtime.registry,
         snapshot_info=event["snapshot"],
         results=event["candidates"],
+        policy=load_promotion_policy(runtime.settings.promotion_policy_path),
         config_path=runtime.settings.training_config_path,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from credit_risk.errors import (
 from credit_risk.models.card import render_model_card
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
+from credit_risk.models.shadow_gate import ShadowRequirement, shadow_refusal
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import load_training_config
 from credit_risk.models.training.export import to_lean
@@ -66,6 +67,7 @@ class PromotionPolicy(BaseModel):
     max_calibration_gap: float = 0.03
     calibration_z: float = 2.58
     max_cv_auc_std: float = 0.03
+    require_shadow: ShadowRequirement | None = None  # off: see credit_risk.models.shadow_gate
 
 
 def load_promotion_policy(path: str | None = None) -> PromotionPolicy:
@@ -448,6 +450,12 @@ def evaluate_and_register(
         LeanModel.from_bytes(registry.load_artifact(champion_version)) if champion_version else None
     )
     comparison = compare(candidate, summary["metrics"], champion, holdout, contract, policy)
+    if champion is not None:  # the first champion needs no shadow: there was none to run
+        # This run's candidate is registered below, so it has never served as challenger.
+        refusal = shadow_refusal({"decisions": 0, "matured": 0}, policy.require_shadow)
+        if refusal is not None:
+            reason = refusal if comparison.promote else f"{comparison.reason}; {refusal}"
+            comparison = replace(comparison, promote=False, reason=reason)
     metadata = {
         "name": MODEL_NAME,
         "candidate": best["candidate"],
