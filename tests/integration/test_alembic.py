@@ -98,7 +98,7 @@ def test_a_database_the_earlier_runner_left_is_stamped_not_migrated_again(
     migrations.downgrade(engine, "0003")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE ml.alembic_version"))
-    assert migrations.migrate(engine) == [4, 5, 6, 7, 8]
+    assert migrations.migrate(engine) == list(range(4, migrations.head_version() + 1))
 
 
 def test_a_revision_rolls_back_and_forward_again_keeping_the_audit_trail(
@@ -124,5 +124,5 @@ def test_a_revision_rolls_back_and_forward_again_keeping_the_audit_trail(
     with engine.connect() as conn:
         assert migrations.current_version(conn) == 5
         assert conn.execute(select(func.count()).select_from(schema.erasures)).scalar() == 1
-    assert migrations.migrate(engine) == [6, 7, 8]
+    assert migrations.migrate(engine) == list(range(6, migrations.head_version() + 1))
     assert _schema_diff(database_url) == []
