@@ -223,23 +223,6 @@ class RiskService:
         )
         return result
 
-    def _shadow(
-        self,
-        loaded: LoadedModel,
-        row: Mapping[str, Any],
-        result: Mapping[str, Any],
-        request_id: str,
-        now: datetime,
-    ) -> dict[str, Any] | None:
-        """The shadow challenger's row for this request (stored with the audit row), or
-        None: off, no challenger, or one that failed to load or score. Never raises."""
-        challenger = self.runtime.challenger_loader.get(loaded)
-        if challenger is None:
-            return None
-        return shadow_row(
-            challenger, row, result, self.policy, request_id=request_id, scored_at=now
-        )
-
     def _decide_many(
         self, loaded: LoadedModel, applications: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
@@ -343,6 +326,23 @@ class RiskService:
                 terms.get(models.event_field), now.date()
             )
         return application, key, request_id
+
+    def _shadow(
+        self,
+        loaded: LoadedModel,
+        row: Mapping[str, Any],
+        result: Mapping[str, Any],
+        request_id: str,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """The shadow challenger's row for this request (stored with the audit row), or
+        None: off, no challenger, or one that failed to load or score. Never raises."""
+        challenger = self.runtime.challenger_loader.get(loaded)
+        if challenger is None:
+            return None
+        return shadow_row(
+            challenger, row, result, self.policy, request_id=request_id, scored_at=now
+        )
 
     @staticmethod
     def _score_row(result: dict[str, Any], customer_key: str, now: datetime) -> dict[str, Any]:
