@@ -713,6 +713,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:4])) + "  " + row[4])
+    from credit_risk.monitoring.shadow import comparison_lines
+    from credit_risk.monitoring.shadow_store import shadow_comparisons
+
+    print()
+    for line in comparison_lines(shadow_comparisons(runtime.engine)):
+        print(line)
     return 0
 
 
@@ -902,7 +908,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("fire-schedule", cmd_fire_schedule, "do now what a schedule does when it fires")
     p.add_argument("--name", help="schedule name (default: the retraining schedule)")
 
-    add("models", cmd_models, "list model versions: champion, retired, rejected and why")
+    add(
+        "models",
+        cmd_models,
+        "list model versions: champion, retired, rejected and why; champion vs shadow challenger",
+    )
     add("rollback", cmd_rollback, "restore the previous champion")
 
     p = add("monitor", cmd_monitor, "portfolio and model health as a table")

@@ -26,6 +26,12 @@ the same two-row insert (a score row and an audit row, copies of rows the API wr
 committed. Handler and floor run in alternating blocks, so a load change on the machine
 falls on both; ``handler_p50_vs_floor`` and ``handler_p99_vs_floor`` are their ratios.
 The raw predict alone (the champion's ``predict`` on the same feature rows) is kept too.
+
+Shadow: every figure above is taken with the shadow challenger off. A third block in each
+round runs the handler with it on (``auto``: the registered candidate that was not
+promoted scores each request too, and its row joins the same transaction), toggled in the
+same process; ``shadow_p50_vs_off`` and ``shadow_p99_vs_off`` compare it with the
+shadow-off handler blocks.
 Logs and metrics are written, to /dev/null. Progress lines first, then one JSON object
 on the last line.
 """
@@ -293,6 +299,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         register_models(registry, models, champion=champion)
         from app import app
 
+        shadow = rt.challenger_loader
+
+        def shadowing(setting: str) -> None:
+            shadow.setting = setting  # as SHADOW_CHALLENGER would set it, in this process
+            shadow.refresh()
+
+        shadowing("off")
+
         token = mint_token(rt.api_token_key, "bench@lender", "scorer")
         client = Client(app, project_dir=str(ROOT / "functions" / "api"))
         customers = [str(c) for c in models.data.applications["customer_id"].head(CUSTOMERS)]
@@ -347,7 +361,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         handler: list[float] = []
         floored: list[float] = []
+        shadowed: list[float] = []
         block = max(1, args.calls // BLOCKS)
+        shadowing("auto")
+        _time_calls(WARMUP, into_handler)  # the challenger loaded, as on a warm container
+        challenger = shadow.get(rt.champion_loader.get())
+        shadowing("off")
         for b in range(BLOCKS):
             start = CUSTOMERS + b * block
 
@@ -357,7 +376,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             handler += _time_calls(block, handler_block)
             floor.sync()
             floored += _time_calls(block, floor)
+            shadowing("auto")
+            shadowed += _time_calls(block, handler_block)
+            shadowing("off")
         floor.close()
+        with rt.engine.connect() as conn:
+            shadow_rows = conn.exec_driver_sql("SELECT COUNT(*) FROM ml.shadow_scores").scalar_one()
 
         print(f"{args.calls} raw {model.kind} predictions ...", flush=True)
         _time_calls(WARMUP, lambda i: model.predict([store_rows[i % CUSTOMERS]]))
@@ -384,6 +408,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     api = _percentiles(gateway)
     direct = _percentiles(handler)
     bare = _percentiles(floored)
+    with_shadow = _percentiles(shadowed)
     baseline = _percentiles(raw)
     http_api = _percentiles(served)
     result = {
@@ -398,6 +423,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "floor": bare,
         "raw_predict": baseline,
         "served_api": {"requests": args.served_calls, **http_api},
+        "into_handler_shadow_on": with_shadow,
+        "shadow_challenger": None
+        if challenger is None
+        else {"candidate": challenger.version.candidate, "kind": challenger.model.kind},
+        "shadow_rows_written": int(shadow_rows),
+        "shadow_p50_vs_off": round(with_shadow["p50_ms"] / direct["p50_ms"], 3),
+        "shadow_p99_vs_off": round(with_shadow["p99_ms"] / direct["p99_ms"], 3),
         "ratio_p50_gateway_to_raw": round(api["p50_ms"] / baseline["p50_ms"], 1),
         "ratio_p99_gateway_to_raw": round(api["p99_ms"] / baseline["p99_ms"], 1),
         "ratio_p50_handler_to_raw": round(direct["p50_ms"] / baseline["p50_ms"], 1),
@@ -413,7 +445,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{bare['p50_ms']:.2f} ms p99 {bare['p99_ms']:.2f} ms (x{result['handler_p50_vs_floor']}"
         f", x{result['handler_p99_vs_floor']}); gateway p50 {api['p50_ms']:.2f} ms; served "
         f"p50 {http_api['p50_ms']:.2f} ms p99 {http_api['p99_ms']:.2f} ms; raw predict p50 "
-        f"{baseline['p50_ms']:.3f} ms",
+        f"{baseline['p50_ms']:.3f} ms; shadow on p50 {with_shadow['p50_ms']:.2f} ms p99 "
+        f"{with_shadow['p99_ms']:.2f} ms (x{result['shadow_p50_vs_off']}, "
+        f"x{result['shadow_p99_vs_off']} of off)",
         flush=True,
     )
     print(json.dumps(result))

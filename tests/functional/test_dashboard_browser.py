@@ -195,3 +195,62 @@ def test_the_dashboard_shows_the_frontier_with_both_policies_marked(tmp_path: Pa
         assert len(re.findall(rf'<circle class="point"[^>]*><title>{mark}: ', section)) == 2
     # AND the policies' points are listed with their approval and bad rates
     assert section.count("<tr>") == 3  # header and the two policies
+
+
+def test_the_champion_vs_challenger_panel_renders(tmp_path: Path) -> None:
+    # GIVEN a shadow challenger that scored every application of a realistic book beside
+    # the champion (the oracle): a noisier model, compared on the same matured loans
+    import math
+    import random
+    from datetime import timedelta
+
+    from credit_risk.decisions.policy import decide
+    from credit_risk.monitoring.shadow import compare_shadow
+
+    book = synthetic_portfolio(3000, seed=5)
+    noise = random.Random(7)
+    rows = []
+    for i, score in enumerate(book.scores.itertuples()):
+        pd_ = float(score.probability_of_default)
+        margin = math.log(pd_ / (1 - pd_)) + noise.gauss(0, 1.5)  # noise on the log-odds
+        challenger = min(0.99, max(0.001, 1 / (1 + math.exp(-margin))))
+        rows.append(
+            {
+                "application_id": score.application_id,
+                "champion_version": "v20240101T000000000000",
+                "champion_pd": pd_,
+                "champion_decision": score.decision,
+                "challenger_version": "v20240601T000000000000",
+                "challenger_pd": challenger,
+                "challenger_decision": decide(challenger, book.policy),
+                "challenger_ms": 0.2,
+                "scored_at": score.scored_at + timedelta(microseconds=i),
+            }
+        )
+    matured = book.labels[book.labels["matured"]]
+    outcomes = dict(zip(matured["application_id"].astype(str), matured["target"], strict=True))
+    [comparison] = compare_shadow(rows, outcomes)
+    data = dashboard_data(book)
+    data["shadow"] = [comparison]
+    page = tmp_path / "dashboard.html"
+    page.write_text(render_dashboard(data), encoding="utf-8")
+
+    # WHEN chromium loads the page
+    result = _chromium(page, tmp_path / "profile", "--dump-dom")
+
+    # THEN it loads cleanly and the panel shows agreement, both swaps and both AUCs
+    assert _console_messages(result.stderr) == []
+    panel = result.stdout.split('id="shadow"')[1].split("</section>")[0]
+    assert "Champion vs shadow challenger" in panel
+    swaps = comparison["swaps"]
+    assert swaps["approve_to_decline"] > 0 and swaps["decline_to_approve"] > 0
+    cells = re.findall(r'<td class="num">([^<]*)</td>', panel)
+    assert cells[:4] == [
+        f"{comparison['decisions']:,}",
+        f"{comparison['agreement']:.1%}",
+        f"{swaps['approve_to_decline']:,}",
+        f"{swaps['decline_to_approve']:,}",
+    ]
+    champion_auc, challenger_auc = comparison["champion"]["auc"], comparison["challenger"]["auc"]
+    assert champion_auc > challenger_auc  # the oracle ranks better than its noisy copy
+    assert f"{champion_auc:.3f} / {challenger_auc:.3f}" in panel

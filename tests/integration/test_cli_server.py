@@ -184,3 +184,47 @@ def test_commands_read_the_running_stack_s_contract(
         cloud.stop()
     # THEN a command in another shell, without CONTRACT_PATH, gets it from the stack
     assert described["environment"]["CONTRACT_PATH"] == str(contract)
+
+
+def test_a_shadowed_challenger_gathers_evidence_the_gate_asks_for(  # type: ignore[no-untyped-def]
+    served: Path, small_data, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a promotion policy that asks for five shadow decisions, and a trained champion
+    policy = tmp_path / "promotion.yaml"
+    policy.write_text("require_shadow: {min_decisions: 5, min_matured: 0}\n")
+    monkeypatch.setenv("PROMOTION_POLICY_PATH", str(policy))
+    from credit_risk.runtime import reset_runtime
+
+    reset_runtime()
+    (served / "applications.csv").write_bytes(to_csv_bytes(small_data.applications))
+    (served / "outcomes.csv").write_bytes(to_csv_bytes(small_data.outcomes))
+    assert cli.main(["upload", str(served / "applications.csv"), "--dataset", "applications"]) == 0
+    assert cli.main(["upload", str(served / "outcomes.csv"), "--dataset", "outcomes"]) == 0
+    assert cli.main(["train-now"]) == 0  # the first champion needs no shadow evidence
+    # WHEN training runs again
+    assert cli.main(["train-now"]) == 0
+    # THEN its candidate is not promoted: it has never shadowed a request
+    registry = get_runtime().registry
+    champion = registry.require_champion()
+    [candidate] = [v for v in registry.versions() if v.status == "rejected"]
+    assert "not enough shadow evidence: 0 of 5 shadow decisions" in (candidate.reason or "")
+    # WHEN five customers are scored over HTTP (the candidate shadows them: auto)
+    capsys.readouterr()
+    for i in range(5):
+        customer = str(small_data.applications["customer_id"].iloc[i])
+        assert cli.main(["score", customer]) == 0
+    assert cli.main(["models"]) == 0
+    models = capsys.readouterr().out
+    # THEN `models` compares the champion with its shadow on those five decisions
+    assert (
+        f"shadow: champion {champion.version} vs challenger {candidate.version}: 5 decisions"
+        in models
+    )
+    assert "no matured outcome yet" in models
+    # AND the gate's evidence is now there: an admin may promote the challenger
+    from credit_risk.monitoring.shadow_store import shadow_evidence
+
+    assert shadow_evidence(get_runtime().engine, candidate.version) == {
+        "decisions": 5,
+        "matured": 0,
+    }

@@ -34,6 +34,7 @@ IO_MODULES = {
     "credit_risk.decisions.serving",
     "credit_risk.decisions.rescore",
     "credit_risk.monitoring.service",
+    "credit_risk.monitoring.shadow_store",
     "credit_risk.governance.audit",
     "credit_risk.governance.revocation",
     "credit_risk.decisions.policy_store",

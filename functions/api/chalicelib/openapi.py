@@ -336,9 +336,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/models/{version}/promote", "POST"): Operation(
         "Promote a version (admin)",
-        "Make a registered version the champion by hand. Audited.",
+        "Make a registered version the champion by hand. Audited. 409 when the promotion "
+        "policy's require_shadow is on and a version never promoted has too little shadow "
+        "evidence.",
         ChampionChangeBody,
-        (400, 404, 413, 415),
+        (400, 404, 409, 413, 415),
         body="promote",
         parameters={"version": {"type": "string", "pattern": VERSION_PATTERN}},
     ),

@@ -45,6 +45,7 @@ from credit_risk.decisions.scoring import (
     outside_training_range,
 )
 from credit_risk.decisions.serving import ChampionLoader
+from credit_risk.decisions.shadow import shadow_row
 from credit_risk.errors import (
     ConfigurationError,
     ConflictError,
@@ -212,10 +213,13 @@ class RiskService:
             model_version=loaded.version.version,
             artifact_sha256=loaded.version.artifact_sha256,
         )
+        shadow = self._shadow(loaded, row, result, request_id, now)
         with self.runtime.engine.begin() as conn:
             audited = self.audit.append(conn, record, at=now)
             if customer_key is not None:
                 self.store.save_score(conn, self._score_row(result, customer_key, now))
+            if shadow is not None:
+                conn.execute(insert(schema.shadow_scores).values(**shadow))
         self.audit.seal_if_due(audited)
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(
@@ -321,6 +325,23 @@ class RiskService:
                 terms.get(models.event_field), now.date()
             )
         return application, key, request_id
+
+    def _shadow(
+        self,
+        loaded: LoadedModel,
+        row: Mapping[str, Any],
+        result: Mapping[str, Any],
+        request_id: str,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """The shadow challenger's row for this request (stored with the audit row), or
+        None: off, no challenger, or one that failed to load or score. Never raises."""
+        challenger = self.runtime.challenger_loader.get(loaded)
+        if challenger is None:
+            return None
+        return shadow_row(
+            challenger, row, result, self.policy, request_id=request_id, scored_at=now
+        )
 
     @staticmethod
     def _score_row(result: dict[str, Any], customer_key: str, now: datetime) -> dict[str, Any]:
@@ -561,9 +582,23 @@ class RiskService:
         body = read_json_object(raw_body) if raw_body and raw_body.strip() else {}
         request = PromoteRequest.model_validate(body)
         previous = self.registry.champion()
+        self._require_shadow_evidence(self.registry.get(version), previous)
         reason = f"{request.reason} (by {caller.subject})"
         champion = self.registry.promote(version, reason)
         return self._changed_champion("promote", champion, previous, caller, request_id, body)
+
+    def _require_shadow_evidence(self, target: ModelVersion, previous: ModelVersion | None) -> None:
+        """409 when the promotion policy's ``require_shadow`` is on and a version never
+        promoted has too little shadow evidence (a former champion was gated already)."""
+        from credit_risk.models.shadow_gate import load_shadow_requirement, shadow_refusal
+        from credit_risk.monitoring.shadow_store import shadow_evidence
+
+        requirement = load_shadow_requirement(self.runtime.settings.promotion_policy_path)
+        if requirement is None or previous is None or target.promoted_at is not None:
+            return
+        refusal = shadow_refusal(shadow_evidence(self.runtime.engine, target.version), requirement)
+        if refusal is not None:
+            raise ConflictError(refusal, field="version", rule="shadow_evidence")
 
     def rollback(self, caller: Caller, request_id: str) -> dict[str, Any]:
         """Restore the previous champion (admin); audited."""
@@ -598,6 +633,7 @@ class RiskService:
             )
         )
         self.loader.refresh()
+        self.runtime.challenger_loader.refresh()
         return result
 
     # --- operations ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from credit_risk.models.registry import Registry
 if TYPE_CHECKING:  # numpy comes with the serving model, only where a model is scored
     from credit_risk.decisions.policy_store import PolicyLoader, PolicyStore
     from credit_risk.decisions.serving import ChampionLoader
+    from credit_risk.decisions.shadow import ChallengerLoader
     from credit_risk.governance.revocation import Revocations
     from credit_risk.monitoring.figures import MonitoringConfig
     from credit_risk.monitoring.service import MonitorService
@@ -103,6 +104,13 @@ class Runtime:
         from credit_risk.decisions.serving import ChampionLoader
 
         return ChampionLoader(self.registry)
+
+    @cached_property
+    def challenger_loader(self) -> ChallengerLoader:
+        """The shadow challenger (``shadow_challenger``), loaded once per container."""
+        from credit_risk.decisions.shadow import ChallengerLoader
+
+        return ChallengerLoader(self.registry, self.settings.shadow_challenger)
 
     @cached_property
     def revocations(self) -> Revocations:

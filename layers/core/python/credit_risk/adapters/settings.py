@@ -113,6 +113,20 @@ class Settings(BaseSettings):
             "send the decision to review."
         ),
     )
+    promotion_policy_path: str | None = Field(
+        default=None,
+        description="Promotion policy YAML (the training gate, and require_shadow); the "
+        "packaged default when unset.",
+    )
+    shadow_challenger: str = Field(
+        default="auto",
+        pattern=r"^(off|auto|best-rejected|[A-Za-z0-9._-]{1,40})$",
+        description=(
+            "The model the API also scores each request with, in shadow (never changing "
+            "the answer): off; auto (alias best-rejected): the registered version with the "
+            "best holdout AUC that was never promoted; or a version id."
+        ),
+    )
     raw_retention_days: int = Field(
         default=30, ge=1, description="Days the raw bucket keeps landed files (its lifecycle rule)."
     )

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext, MigrationInfo
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 """The newest revision in ``sql/versions/`` (a test holds the two together)."""
 
 VERSION_TABLE = "alembic_version"

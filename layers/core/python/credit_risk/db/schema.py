@@ -259,6 +259,28 @@ policy_simulations = Table(
     schema="ml",
 )
 
+shadow_scores = Table(
+    # The shadow challenger's PD and decision beside the champion's, one row per scored API
+    # request (decisions.shadow), written in the request's own transaction. No customer
+    # key: rows are compared by application id with the matured outcomes (monitoring.shadow).
+    "shadow_scores",
+    later_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(80), nullable=False),
+    Column("application_id", String(200), nullable=False),
+    Column("champion_version", String(40), nullable=False),
+    Column("champion_pd", Float, nullable=False),
+    Column("champion_decision", String(20), nullable=False),
+    Column("challenger_version", String(40), nullable=False),
+    Column("challenger_pd", Float, nullable=False),
+    Column("challenger_decision", String(20), nullable=False),
+    Column("challenger_ms", Float, nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_shadow_scores_challenger", "challenger_version", "scored_at"),
+    Index("ix_shadow_scores_application", "application_id"),
+    schema="ml",
+)
+
 _SQL_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "string": Text,
     "category": Text,

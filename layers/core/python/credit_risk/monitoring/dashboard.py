@@ -606,6 +606,64 @@ def _models(data: Mapping[str, Any]) -> str:
     return _section("models", title, f'<div class="charts">{svg}<div>{table}</div></div>')
 
 
+def _shadow(data: Mapping[str, Any]) -> str:
+    """Champion against the shadow challenger on the same requests and matured loans."""
+    title = "Champion vs shadow challenger"
+    comparisons = list(data.get("shadow") or [])
+    if not comparisons:
+        return _section(
+            "shadow",
+            title,
+            _missing(
+                "No shadow challenger has scored a request yet (SHADOW_CHALLENGER: auto, a "
+                "version, or off)."
+            ),
+        )
+    rows = []
+    for c in comparisons:
+        swaps = c.get("swaps") or {}
+        champ, chall = c.get("champion") or {}, c.get("challenger") or {}
+        rows.append(
+            [
+                _e(c.get("champion_version")),
+                _e(c.get("challenger_version")),
+                _e(_fmt(c.get("decisions"), "int")),
+                _e(_fmt(c.get("agreement"), "pct")),
+                _e(_fmt(swaps.get("approve_to_decline"), "int")),
+                _e(_fmt(swaps.get("decline_to_approve"), "int")),
+                _e(_fmt(swaps.get("other_changes"), "int")),
+                _e(_fmt(c.get("matured"), "int")),
+                _e(f"{_fmt(champ.get('auc'))} / {_fmt(chall.get('auc'))}"),
+                _e(
+                    f"{_fmt(champ.get('matured_mean_pd'))} / {_fmt(chall.get('matured_mean_pd'))}"
+                    f" vs {_fmt(c.get('observed_default_rate'))}"
+                ),
+            ]
+        )
+    table = _table(
+        [
+            "Champion",
+            "Challenger",
+            "Decisions",
+            "Agreement",
+            "Approve→decline",
+            "Decline→approve",
+            "Other changes",
+            "Matured loans",
+            "AUC (champion / challenger)",
+            "Mean PD (champion / challenger) vs observed",
+        ],
+        rows,
+        [False, False, True, True, True, True, True, True, True, True],
+    )
+    note = (
+        "The challenger scores every API request in shadow: it never changes an answer. "
+        "Swaps are the challenger's decision against the champion's; AUC and calibration "
+        "use each matured loan once (its latest request), n/a until both outcomes occur."
+    )
+    return _section("shadow", title, f'{table}<p class="note">{_e(note)}</p>')
+
+
 def _model_card_plots(data: Mapping[str, Any], snapshot: Mapping[str, Any] | None) -> str:
     champion = next((m for m in data.get("models") or [] if m.get("status") == "champion"), None)
     title = "Champion model card: ROC, calibration and separation"
@@ -780,7 +838,8 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     :func:`credit_risk.monitoring.figures.compute_snapshot`, or None before the first run),
     ``models`` (registry versions, champion first, each with ``version``, ``candidate``,
     ``status``, ``created_at``, ``reason`` and its ``holdout`` metrics), ``executions``
-    (recent runs: ``machine``, ``name``, ``status``, ``start``, ``seconds``), and
+    (recent runs: ``machine``, ``name``, ``status``, ``start``, ``seconds``), ``shadow``
+    (champion-vs-challenger comparisons, :func:`credit_risk.monitoring.shadow.compare_shadow`), and
     optionally ``title``, ``generated_at``, ``snapshot_id`` and ``policy_simulation``
     (the latest policy simulation, whose efficient frontier is drawn). Anything missing is shown
     as such. The output is deterministic for the same data.
@@ -809,6 +868,7 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
         top
         + monitoring
         + _models(data)
+        + _shadow(data)
         + _model_card_plots(data, snapshot)
         + _executions(data)
         + (_monthly(snapshot) if snapshot else "")

@@ -31,6 +31,7 @@ from credit_risk.db import schema
 from credit_risk.decisions.policy import DecisionPolicy, load_decision_policy
 from credit_risk.models.registry import ModelVersion, Registry
 from credit_risk.monitoring.dashboard import render_dashboard
+from credit_risk.monitoring.shadow_store import shadow_comparisons
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -316,6 +317,7 @@ class MonitorService:
             "snapshot_id": snapshot_id,
             "models": self.models(),
             "executions": self.executions(),
+            "shadow": shadow_comparisons(self.engine),
             "generated_at": datetime.now(UTC).isoformat(),
             "policy_simulation": self.policy_simulation(),
         }

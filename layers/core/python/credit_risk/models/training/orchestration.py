@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from credit_risk.models.card import render_model_card
 from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
 from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
+from credit_risk.models.shadow_gate import ShadowRequirement, shadow_refusal
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import load_training_config
 from credit_risk.models.training.export import to_lean
@@ -73,6 +74,7 @@ class PromotionPolicy(BaseModel):
     min_adverse_impact_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
     max_air_drop: float = Field(default=0.05, ge=0.0, le=1.0)
     air_z: float = Field(default=1.96, ge=0.0)
+    require_shadow: ShadowRequirement | None = None  # off: see credit_risk.models.shadow_gate
 
 
 PROTECTED_PREFIX = "_protected_"
@@ -549,6 +551,12 @@ def evaluate_and_register(
     )
     if comparison.fairness is not None:
         summary["metrics"]["fairness"] = comparison.fairness
+    if champion is not None:  # the first champion needs no shadow: there was none to run
+        # This run's candidate is registered below, so it has never served as challenger.
+        refusal = shadow_refusal({"decisions": 0, "matured": 0}, policy.require_shadow)
+        if refusal is not None:
+            reason = refusal if comparison.promote else f"{comparison.reason}; {refusal}"
+            comparison = replace(comparison, promote=False, reason=reason)
     metadata = {
         "name": MODEL_NAME,
         "candidate": best["candidate"],
