@@ -39,7 +39,8 @@ FORMAT = "credit-risk-lean-model"
 FORMAT_VERSION = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
 
-ModelKind = Literal["linear", "xgboost"]
+ModelKind = Literal["linear", "xgboost", "stack"]
+"""``stack``: a weighted sum of members' margins (:mod:`credit_risk.models.stacked`)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ class LeanModel:
             if self.booster_raw is None:
                 raise ValueError("a tree model needs its booster")
             self._booster = _load_booster(self.booster_raw, self.threads)
+        elif self.kind == "stack":
+            if type(self) is LeanModel:  # its members live in StackedLeanModel
+                raise ValueError("a stacked model is a StackedLeanModel, with its members")
         else:
             raise ValueError(f"unknown model kind '{self.kind}'")
         if (self.center is None) != (self.scale is None):
@@ -321,6 +325,7 @@ class LeanModel:
                 spec = json.loads(archive.read("model.json"))
                 names = archive.namelist()
                 booster = archive.read("booster.ubj") if "booster.ubj" in names else None
+                members = [archive.read(n) for n in sorted(names) if n.startswith("member-")]
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise ArtifactIntegrityError(f"not a lean model artifact: {exc}") from exc
         if spec.get("format") != FORMAT or spec.get("format_version") != FORMAT_VERSION:
@@ -328,6 +333,10 @@ class LeanModel:
                 f"unsupported model format {spec.get('format')!r} "
                 f"version {spec.get('format_version')!r}"
             )
+        if spec.get("kind") == "stack":
+            from credit_risk.models.stacked import StackedLeanModel
+
+            return StackedLeanModel.from_parts(spec, members, threads=threads)
         return cls(
             kind=spec["kind"],
             numeric=spec["numeric"],
