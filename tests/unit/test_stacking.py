@@ -161,7 +161,7 @@ def test_the_api_path_gives_the_full_models_pd_and_reasons(
     )
     assert isinstance(weighted, pd.DataFrame)
     weighted = weighted[contract.features]
-    for i, row in enumerate(rows):
+    for i in range(len(rows)):
         want = make_decision(
             float(full_pd[i]),
             dict(zip(contract.features, weighted.iloc[i].tolist(), strict=True)),
