@@ -25,10 +25,24 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold
 
-from credit_risk.models.lean import CalibrationMap
+from credit_risk.contract import Contract
+from credit_risk.models.lean import CalibrationMap, LeanModel
 from credit_risk.models.training import metrics as m
+from credit_risk.models.training.config import TrainingConfig
 from credit_risk.models.training.pipelines import CalibratedModel
+
+MONOTONE_ROWS = 200
+"""Holdout rows the monotonicity probe sweeps each declared feature over."""
+
+
+def cv_splits(
+    y: np.ndarray, folds: int, repeats: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The repeated stratified folds every candidate's search used on the training part."""
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
 
 
 def fit_stack_weights(
@@ -121,6 +135,85 @@ def stack_cv_metrics(
         pd_ = CalibrationMap("sigmoid")(fit.oof_margins[k // folds, valid])
         per_fold.append(m.headline_metrics(y[valid], pd_, cutoff))
     return m.summarise_folds(per_fold)
+
+
+def stack_metrics(
+    fit: StackFit,
+    lean: LeanModel,
+    contract: Contract,
+    cfg: TrainingConfig,
+    *,
+    X_tr: pd.DataFrame,
+    y_tr: np.ndarray,
+    X_ho: pd.DataFrame,
+    y_ho: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    folds: int,
+    holdout_kind: str,
+    first_holdout_date: str | None,
+    seed: int,
+) -> dict[str, Any]:
+    """The stack's metrics, in the layout of every candidate's (see
+    :func:`credit_risk.models.training.trainer.train_one`), scored by its lean model:
+    holdout figures, cross-fitted CV figures, importance and the weights (``stack``)."""
+    repeats = len(splits) // folds
+    if cfg.cutoff.policy == "fixed":
+        assert cfg.cutoff.pd is not None
+        cutoff = float(cfg.cutoff.pd)
+    else:
+        stacked_pd = CalibrationMap("sigmoid")(fit.oof_margins.reshape(-1))
+        cutoff = m.max_f1_cutoff(np.tile(y_tr, repeats), stacked_pd)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return lean.predict_columns({f: frame[f].to_numpy() for f in lean.features})
+
+    holdout = m.evaluate(y_ho, predict(X_ho), cutoff)
+    rows = np.sort(np.random.default_rng(seed).permutation(len(y_ho))[: cfg.importance_rows])
+    sample = X_ho.iloc[rows]
+    _, contributions, _ = lean.contributions_of(
+        lean.encode_columns({f: sample[f].to_numpy() for f in lean.features})
+    )
+    metrics: dict[str, Any] = {
+        **holdout,
+        "cutoff_policy": cfg.cutoff.policy,
+        "holdout_default_rate": float(np.mean(y_ho)),
+        "n_train": int(len(y_tr)),
+        "n_holdout": int(len(y_ho)),
+        "default_rate": float(np.mean(y_tr)),
+        "holdout_kind": holdout_kind,
+        "feature_importance": m.feature_importance(lean.features, contributions),
+        "cv": {
+            "folds": folds,
+            "repeats": repeats,
+            **stack_cv_metrics(fit, y_tr, splits, folds, cutoff),
+            "search_auc": {"mean": fit.auc_mean, "std": fit.auc_std, "n": len(fit.fold_auc)},
+        },
+        "stack": {
+            "members": list(fit.names),
+            "weights": {n: float(w) for n, w in zip(fit.names, fit.weights, strict=True)},
+            "intercept": fit.intercept,
+        },
+    }
+    if contract.monotone:
+        picked = np.sort(np.random.default_rng(seed).permutation(len(y_ho))[:MONOTONE_ROWS])
+        metrics["monotonicity"] = m.monotonicity(
+            predict, X_tr, X_ho.iloc[picked], contract.monotone
+        )
+    if first_holdout_date is not None:
+        metrics["first_holdout_date"] = first_holdout_date
+    return metrics
+
+
+def stack_params(fit: StackFit, cutoff: float, seed: int) -> dict[str, Any]:
+    """The stack's chosen settings, as a candidate's ``params``."""
+    return {
+        "members": list(fit.names),
+        "weights": {n: float(w) for n, w in zip(fit.names, fit.weights, strict=True)},
+        "intercept": fit.intercept,
+        "calibration": "logistic stack",
+        "cutoff": cutoff,
+        "seed": seed,
+    }
 
 
 class StackedModel:

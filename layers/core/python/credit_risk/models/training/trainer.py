@@ -72,7 +72,12 @@ from credit_risk.models.training.pipelines import (
     raw_margin,
 )
 from credit_risk.models.training.selection import Contender, Selection, select_champion
-from credit_risk.models.training.stacking import StackedModel, fit_stack, stack_cv_metrics
+from credit_risk.models.training.stacking import (
+    StackedModel,
+    fit_stack,
+    stack_metrics,
+    stack_params,
+)
 
 Progress = Callable[[str], None]
 ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
@@ -331,72 +336,41 @@ def _train_stack(
         return None
     problem = _problem(contract, next(iter(members)), cfg, X, y, split, seed=seed, cv=cv)
     fit = fit_stack(oof, problem.y_tr, problem.splits, problem.folds, l2=cfg.stack.l2)
-    stacked_pd = 1.0 / (1.0 + np.exp(-fit.oof_margins.reshape(-1)))
-    if cfg.cutoff.policy == "fixed":
-        assert cfg.cutoff.pd is not None
-        cutoff = float(cfg.cutoff.pd)
-    else:
-        cutoff = m.max_f1_cutoff(np.tile(problem.y_tr, problem.repeats), stacked_pd)
-    cv_metrics = stack_cv_metrics(fit, problem.y_tr, problem.splits, problem.folds, cutoff)
     model = StackedModel(members, fit.weights, fit.intercept)
     weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(fit.names, fit.weights, strict=True))
     say(
         f"[{STACK_NAME}] weights {weights}, intercept {fit.intercept:.3f}; cross-fitted CV AUC "
         f"{fit.auc_mean:.4f} ± {fit.auc_std:.4f}"
     )
-    X_ho, y_ho = problem.X_ho, problem.y_ho
-    holdout = m.evaluate(y_ho, model.predict_proba(X_ho)[:, 1], cutoff)
-    rows = np.random.default_rng(seed).permutation(len(y_ho))[: cfg.importance_rows]
-    sample = X_ho.iloc[np.sort(rows)]
-    lean_stack = to_lean(model, contract, check=sample, threads=cfg.threads or 0)
-    _, contributions, _ = lean_stack.contributions_of(
-        lean_stack.encode_columns(feature_columns(sample, lean_stack.features))
+    rows = np.random.default_rng(seed).permutation(len(problem.y_ho))[: cfg.importance_rows]
+    lean = to_lean(
+        model, contract, check=problem.X_ho.iloc[np.sort(rows)], threads=cfg.threads or 0
     )
-    search_auc = {"mean": fit.auc_mean, "std": fit.auc_std, "n": len(fit.fold_auc)}
-    metrics: dict[str, Any] = {
-        **holdout,
-        "cutoff_policy": cfg.cutoff.policy,
-        "holdout_default_rate": float(np.mean(y_ho)),
-        "n_train": int(len(problem.y_tr)),
-        "n_holdout": int(len(y_ho)),
-        "default_rate": float(np.mean(problem.y_tr)),
-        "holdout_kind": split.kind,
-        "feature_importance": m.feature_importance(lean_stack.features, contributions),
-        "cv": {
-            "folds": problem.folds,
-            "repeats": problem.repeats,
-            **cv_metrics,
-            "search_auc": search_auc,
-        },
-        "stack": model.describe(),
-    }
-    if contract.monotone:
-        picked = np.random.default_rng(seed).permutation(len(y_ho))[:MONOTONE_ROWS]
-        metrics["monotonicity"] = m.monotonicity(
-            lambda frame: model.predict_proba(frame)[:, 1],
-            problem.X_tr,
-            X_ho.iloc[np.sort(picked)],
-            contract.monotone,
-        )
-    if split.first_holdout_date is not None:
-        metrics["first_holdout_date"] = split.first_holdout_date
+    metrics = stack_metrics(
+        fit,
+        lean,
+        contract,
+        cfg,
+        X_tr=problem.X_tr,
+        y_tr=problem.y_tr,
+        X_ho=problem.X_ho,
+        y_ho=problem.y_ho,
+        splits=problem.splits,
+        folds=problem.folds,
+        holdout_kind=split.kind,
+        first_holdout_date=split.first_holdout_date,
+        seed=seed,
+    )
     seconds = time.perf_counter() - started
     say(
-        f"[{STACK_NAME}] holdout AUC {holdout['auc']:.4f}, Brier {holdout['brier']:.4f}, "
-        f"mean PD {holdout['mean_pd']:.3f}; {seconds:.1f} s"
+        f"[{STACK_NAME}] holdout AUC {metrics['auc']:.4f}, Brier {metrics['brier']:.4f}, "
+        f"mean PD {metrics['mean_pd']:.3f}; {seconds:.1f} s"
     )
     return FittedCandidate(
         name=STACK_NAME,
         estimator=STACK_NAME,
         model=model,
-        params={
-            "members": list(members),
-            "weights": model.describe()["weights"],
-            "intercept": fit.intercept,
-            "calibration": "logistic stack",
-            "cutoff": cutoff,
-            "seed": seed,
-        },
+        params=stack_params(fit, float(metrics["cutoff"]), seed),
         metrics=metrics,
         search=[],
         seconds=seconds,
