@@ -186,6 +186,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{evaluation['candidate_auc']:.4f}; the true PDs rank the same {rows:,} holdout "
             f"loans at {oracle:.4f} (ratio {evaluation['candidate_auc'] / oracle:.3f})"
         )
+        for line in evaluation.get("selection") or []:
+            console.info(f"selection: {line}")
         console.info(f"promoted: {evaluation['reason']}")
         _demo_rescore(cloud, console)
 

@@ -522,6 +522,7 @@ def evaluate_and_register(
         "candidate_auc": comparison.candidate_auc,
         "champion_auc": comparison.champion_auc,
         "champion_version": champion_version.version if champion_version else None,
+        "selection": selection.lines(),
     }
 
 
