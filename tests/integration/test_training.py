@@ -11,9 +11,8 @@ import yaml
 
 from conftest import to_csv_bytes
 from credit_risk.data.features import build_features
-from credit_risk.models.lean import LeanModel
+from credit_risk.models.lean import LeanModel, StackedLeanModel
 from credit_risk.models.registry import Registry
-from credit_risk.models.stacked import StackedLeanModel
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
 from integration.helpers import entered_states, history

@@ -21,8 +21,7 @@ from credit_risk.data.generator import generate
 from credit_risk.decisions.columnar import ColumnarScorer
 from credit_risk.decisions.policy import load_decision_policy, make_decision
 from credit_risk.decisions.scoring import LoadedModel, decide_rows
-from credit_risk.models.lean import LeanModel
-from credit_risk.models.stacked import StackedLeanModel
+from credit_risk.models.lean import LeanModel, StackedLeanModel
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.pipelines import CalibratedModel
 from credit_risk.models.training.stacking import StackedModel, fit_stack_weights

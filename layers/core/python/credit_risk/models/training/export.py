@@ -16,8 +16,7 @@ import xgboost as xgb
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ArtifactIntegrityError
-from credit_risk.models.lean import LeanModel
-from credit_risk.models.stacked import StackedLeanModel
+from credit_risk.models.lean import LeanModel, StackedLeanModel
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.pipelines import CalibratedModel
 from credit_risk.models.training.stacking import StackedModel

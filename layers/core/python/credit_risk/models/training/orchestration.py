@@ -37,9 +37,8 @@ from credit_risk.errors import (
     describe_failure,
 )
 from credit_risk.models.card import render_model_card
-from credit_risk.models.lean import LeanModel
+from credit_risk.models.lean import LeanModel, StackedLeanModel, shares_encoding
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
-from credit_risk.models.stacked import StackedLeanModel, shares_encoding
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import STACK_NAME, TrainingConfig, load_training_config
 from credit_risk.models.training.export import to_lean

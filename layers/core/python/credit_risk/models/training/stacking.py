@@ -10,7 +10,7 @@ rows the stack is scored on never taught it its weights.
 
 The stack is offered to the champion selection (:mod:`.selection`) like any candidate, but
 with the highest complexity: it is chosen only when it beats the best single candidate
-significantly. Its serving form is :class:`credit_risk.models.stacked.StackedLeanModel`.
+significantly. Its serving form is :class:`credit_risk.models.lean.StackedLeanModel`.
 
 Pure code: no boto3, no SQLAlchemy.
 """

@@ -53,7 +53,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
-from credit_risk.models.stacked import shares_encoding
+from credit_risk.models.lean import shares_encoding
 from credit_risk.models.training import metrics as m
 from credit_risk.models.training.calibration import choose_calibration, fit_calibration
 from credit_risk.models.training.candidate import FittedCandidate
