@@ -37,14 +37,14 @@ from credit_risk.errors import (
     describe_failure,
 )
 from credit_risk.models.card import render_model_card
-from credit_risk.models.lean import LeanModel, StackedLeanModel, shares_encoding
+from credit_risk.models.lean import LeanModel, shares_encoding
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import STACK_NAME, TrainingConfig, load_training_config
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.metrics import ranking_metrics
 from credit_risk.models.training.selection import Contender, Selection, select_champion
-from credit_risk.models.training.stacking import cv_splits, fit_stack, stack_metrics, stack_params
+from credit_risk.models.training.stacking import stacked_candidate
 from credit_risk.models.training.trainer import (
     FoldResult,
     HoldoutSplit,
@@ -604,38 +604,22 @@ def _stack_from_runs(
         logger.info(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
         return None
     cv = runs[next(iter(members))][2]["metrics"]["cv"]
-    folds, repeats = int(cv["folds"]), int(cv["repeats"])
     train, held = frame.iloc[split.train], frame.iloc[split.holdout]
-    y_tr = train["target"].to_numpy().astype(np.int64)
-    splits = cv_splits(y_tr, folds, repeats, seed)
-    fit = fit_stack(oof, y_tr, splits, folds, l2=config.stack.l2)
-    first = next(iter(members.values()))
-    metadata = {
-        "contract": contract.name,
-        "contract_version": contract.version,
-        "candidate": STACK_NAME,
-        "estimator": STACK_NAME,
-        "feature_ranges": first.metadata.get("feature_ranges"),
-        "stack": {"members": fit.names, "weights": fit.weights.tolist()},
-    }
-    lean = StackedLeanModel.combine(members, fit.weights.tolist(), fit.intercept, metadata=metadata)
-    metrics = stack_metrics(
-        fit,
-        lean,
+    fit, lean, metrics, params = stacked_candidate(
         contract,
         config,
+        members,
+        oof,
         X_tr=train[contract.features].reset_index(drop=True),
-        y_tr=y_tr,
+        y_tr=train["target"].to_numpy().astype(np.int64),
         X_ho=held[contract.features].reset_index(drop=True),
         y_ho=held["target"].to_numpy().astype(np.int64),
-        splits=splits,
-        folds=folds,
+        folds=int(cv["folds"]),
+        repeats=int(cv["repeats"]),
         holdout_kind=split.kind,
         first_holdout_date=split.first_holdout_date,
         seed=seed,
     )
-    params = stack_params(fit, float(metrics["cutoff"]), seed)
-    lean.metadata.update({"params": params, "cutoff": metrics["cutoff"]})
     body = lean.to_bytes()
     bucket = parse_s3_uri(runs[next(iter(members))][0]["artifact_uri"])[0]
     prefix = f"runs/{run_id}/{STACK_NAME}"

@@ -28,9 +28,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from credit_risk.contract import Contract
-from credit_risk.models.lean import CalibrationMap, LeanModel
+from credit_risk.models.lean import CalibrationMap, LeanModel, StackedLeanModel
 from credit_risk.models.training import metrics as m
-from credit_risk.models.training.config import TrainingConfig
+from credit_risk.models.training.config import STACK_NAME, TrainingConfig
 from credit_risk.models.training.pipelines import CalibratedModel
 
 MONOTONE_ROWS = 200
@@ -202,6 +202,60 @@ def stack_metrics(
     if first_holdout_date is not None:
         metrics["first_holdout_date"] = first_holdout_date
     return metrics
+
+
+def stacked_candidate(
+    contract: Contract,
+    cfg: TrainingConfig,
+    members: Mapping[str, LeanModel],
+    oof: Mapping[str, np.ndarray],
+    *,
+    X_tr: pd.DataFrame,
+    y_tr: np.ndarray,
+    X_ho: pd.DataFrame,
+    y_ho: np.ndarray,
+    folds: int,
+    repeats: int,
+    holdout_kind: str,
+    first_holdout_date: str | None,
+    seed: int,
+) -> tuple[StackFit, StackedLeanModel, dict[str, Any], dict[str, Any]]:
+    """The stacked candidate of ``members`` (lean models sharing one encoding) from their
+    out-of-fold margins ``oof``: its fit, its lean serving model, metrics and params. Both
+    training in one process and the state machine's evaluate step make it here."""
+    assert cfg.stack is not None
+    splits = cv_splits(y_tr, folds, repeats, seed)
+    fit = fit_stack(oof, y_tr, splits, folds, l2=cfg.stack.l2)
+    first = next(iter(members.values()))
+    metadata: dict[str, Any] = {
+        "contract": contract.name,
+        "contract_version": contract.version,
+        "candidate": STACK_NAME,
+        "estimator": STACK_NAME,
+    }
+    if "feature_ranges" in first.metadata:
+        metadata["feature_ranges"] = first.metadata["feature_ranges"]
+    lean = StackedLeanModel.combine(
+        {n: members[n] for n in fit.names}, fit.weights.tolist(), fit.intercept, metadata=metadata
+    )
+    metrics = stack_metrics(
+        fit,
+        lean,
+        contract,
+        cfg,
+        X_tr=X_tr,
+        y_tr=y_tr,
+        X_ho=X_ho,
+        y_ho=y_ho,
+        splits=splits,
+        folds=folds,
+        holdout_kind=holdout_kind,
+        first_holdout_date=first_holdout_date,
+        seed=seed,
+    )
+    params = stack_params(fit, float(metrics["cutoff"]), seed)
+    lean.metadata.update({"params": params, "cutoff": metrics["cutoff"], "stack": metrics["stack"]})
+    return fit, lean, metrics, params
 
 
 def stack_params(fit: StackFit, cutoff: float, seed: int) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
-from credit_risk.models.lean import shares_encoding
+from credit_risk.models.lean import LeanModel, shares_encoding
 from credit_risk.models.training import metrics as m
 from credit_risk.models.training.calibration import choose_calibration, fit_calibration
 from credit_risk.models.training.candidate import FittedCandidate
@@ -64,7 +64,7 @@ from credit_risk.models.training.config import (
     TrainingConfig,
     load_training_config,
 )
-from credit_risk.models.training.export import feature_columns, to_lean
+from credit_risk.models.training.export import check_agreement, feature_columns, to_lean
 from credit_risk.models.training.pipelines import (
     CalibratedModel,
     build_pipeline,
@@ -72,12 +72,7 @@ from credit_risk.models.training.pipelines import (
     raw_margin,
 )
 from credit_risk.models.training.selection import Contender, Selection, select_champion
-from credit_risk.models.training.stacking import (
-    StackedModel,
-    fit_stack,
-    stack_metrics,
-    stack_params,
-)
+from credit_risk.models.training.stacking import StackedModel, stacked_candidate
 
 Progress = Callable[[str], None]
 ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
@@ -317,49 +312,45 @@ def _train_stack(
     started = time.perf_counter()
     wanted = cfg.stack.members or list(fitted)
     members: dict[str, CalibratedModel] = {}
+    leans: dict[str, LeanModel] = {}
     oof: dict[str, np.ndarray] = {}
-    first = None
     for name in wanted:
         candidate = fitted.get(name)
         if candidate is None or candidate.oof_margins is None:
             continue
         if not isinstance(candidate.model, CalibratedModel):
             continue
-        lean = to_lean(candidate.model, contract)
-        if first is not None and not shares_encoding(first, lean):
+        lean = to_lean(candidate.model, contract, threads=cfg.threads or 0)
+        if leans and not shares_encoding(next(iter(leans.values())), lean):
             say(f"[{STACK_NAME}] leaves out {name}: its serving model encodes rows differently")
             continue
-        first = first or lean
-        members[name], oof[name] = candidate.model, candidate.oof_margins
+        members[name], leans[name], oof[name] = candidate.model, lean, candidate.oof_margins
     if len(members) < 2:
         say(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
         return None
     problem = _problem(contract, next(iter(members)), cfg, X, y, split, seed=seed, cv=cv)
-    fit = fit_stack(oof, problem.y_tr, problem.splits, problem.folds, l2=cfg.stack.l2)
-    model = StackedModel(members, fit.weights, fit.intercept)
-    weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(fit.names, fit.weights, strict=True))
-    say(
-        f"[{STACK_NAME}] weights {weights}, intercept {fit.intercept:.3f}; cross-fitted CV AUC "
-        f"{fit.auc_mean:.4f} ± {fit.auc_std:.4f}"
-    )
-    rows = np.random.default_rng(seed).permutation(len(problem.y_ho))[: cfg.importance_rows]
-    lean = to_lean(
-        model, contract, check=problem.X_ho.iloc[np.sort(rows)], threads=cfg.threads or 0
-    )
-    metrics = stack_metrics(
-        fit,
-        lean,
+    fit, lean_stack, metrics, params = stacked_candidate(
         contract,
         cfg,
+        leans,
+        oof,
         X_tr=problem.X_tr,
         y_tr=problem.y_tr,
         X_ho=problem.X_ho,
         y_ho=problem.y_ho,
-        splits=problem.splits,
         folds=problem.folds,
+        repeats=problem.repeats,
         holdout_kind=split.kind,
         first_holdout_date=split.first_holdout_date,
         seed=seed,
+    )
+    model = StackedModel(members, fit.weights, fit.intercept)
+    rows = np.random.default_rng(seed).permutation(len(problem.y_ho))[: cfg.importance_rows]
+    check_agreement(lean_stack, model, problem.X_ho.iloc[np.sort(rows)])
+    weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(fit.names, fit.weights, strict=True))
+    say(
+        f"[{STACK_NAME}] weights {weights}, intercept {fit.intercept:.3f}; cross-fitted CV AUC "
+        f"{fit.auc_mean:.4f} ± {fit.auc_std:.4f}"
     )
     seconds = time.perf_counter() - started
     say(
@@ -370,7 +361,7 @@ def _train_stack(
         name=STACK_NAME,
         estimator=STACK_NAME,
         model=model,
-        params=stack_params(fit, float(metrics["cutoff"]), seed),
+        params=params,
         metrics=metrics,
         search=[],
         seconds=seconds,
