@@ -187,6 +187,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{evaluation['candidate_auc']:.4f}; the true PDs rank the same {rows:,} holdout "
             f"loans at {oracle:.4f} (ratio {evaluation['candidate_auc'] / oracle:.3f})"
         )
+        for line in evaluation.get("selection") or []:
+            console.info(f"selection: {line}")
         console.info(f"promoted: {evaluation['reason']}")
         _demo_rescore(cloud, console)
 
@@ -703,16 +705,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not versions:
         print("no model versions yet; run `credit-risk train-now`")
         return 0
-    rows = [("version", "candidate", "status", "holdout AUC (95% CI)", "reason")]
+    rows = [("version", "candidate", "status", "holdout AUC (95% CI)", "CV AUC", "reason")]
     for v in versions:
         auc, ci = v.metrics.get("auc"), v.metrics.get("auc_ci95")
         shown = "" if auc is None else f"{auc:.4f}"
         if auc is not None and isinstance(ci, list) and len(ci) == 2:
             shown += f" ({ci[0]:.3f}-{ci[1]:.3f})"
-        rows.append((v.version, v.candidate, v.status, shown, v.reason or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((v.version, v.candidate, v.status, shown, _cv_auc(v.metrics), v.reason or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:4])) + "  " + row[4])
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:5])) + "  " + row[5])
+    champion = next((v for v in versions if v.status == "champion"), None)
+    if champion is not None:
+        _print_selection(champion.version, champion.metrics.get("selection"))
     from credit_risk.monitoring.shadow import comparison_lines
     from credit_risk.monitoring.shadow_store import shadow_comparisons
 
@@ -720,6 +725,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     for line in comparison_lines(shadow_comparisons(runtime.engine)):
         print(line)
     return 0
+
+
+def _cv_auc(metrics: dict[str, Any]) -> str:
+    """A version's repeated-CV AUC, mean ± std, as the selection ranked it."""
+    search = (metrics.get("cv") or {}).get("search_auc") or {}
+    if not isinstance(search.get("mean"), int | float):
+        return ""
+    return f"{search['mean']:.4f}±{float(search.get('std') or 0.0):.4f}"
+
+
+def _print_selection(version: str, selection: Any) -> None:
+    """How the champion's training run chose it: every candidate's CV AUC and holdout AUC
+    with its 95% CI, then the rule's steps and the holdout's confirmation."""
+    if not isinstance(selection, dict):
+        return
+    print(f"\nselection of {version} (alpha {selection.get('alpha')}):")
+    for r in selection.get("ranking") or []:
+        low, high = r.get("holdout_auc_ci95") or (float("nan"), float("nan"))
+        print(
+            f"  {r['candidate']:<24} complexity {r.get('complexity')}  CV AUC "
+            f"{r['cv_auc']:.4f}±{r.get('cv_auc_std', 0.0):.4f}  holdout AUC "
+            f"{r['holdout_auc']:.4f} ({low:.3f}-{high:.3f})"
+        )
+    for step in selection.get("steps") or []:
+        print(f"  - {step.get('reason')}")
+    confirmation = selection.get("confirmation") or {}
+    if confirmation.get("reason"):
+        print(f"  - {confirmation['reason']}")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

@@ -194,12 +194,16 @@ def train_offline(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print()
     print(metrics_table(result))
-    print(f"\n* best by holdout AUC: {result.best}")
+    print(f"\n* champion by repeated-CV AUC, confirmed on the holdout: {result.best}")
+    if result.selection is not None:
+        for line in result.selection.lines():
+            print(f"  - {line}")
     if args.json:
         payload = {
             "contract": contract.name,
             "rows": len(X),
             "best": result.best,
+            "selection": result.selection.to_dict() if result.selection else None,
             "candidates": {n: c.summary() for n, c in result.candidates.items()},
         }
         Path(args.json).write_text(json.dumps(payload, indent=2, default=str))

@@ -78,7 +78,7 @@ def test_from_one_csv_to_a_scored_borrower(
         )
         == 0
     )
-    assert "best by holdout AUC" in capsys.readouterr().out
+    assert "champion by repeated-CV AUC" in capsys.readouterr().out
 
     # WHEN the stack runs with the contract, the file lands as applications and as
     # outcomes, and the training machine runs

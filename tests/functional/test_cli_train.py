@@ -60,7 +60,7 @@ def test_train_prints_a_table_per_candidate_and_writes_the_same_json(
         auc = candidate["metrics"]["auc"]
         assert f"{auc:.4f}" in out
         assert candidate["metrics"]["cv"]["folds"] == 2
-    assert f"best by holdout AUC: {report['best']}" in out
+    assert f"champion by repeated-CV AUC, confirmed on the holdout: {report['best']}" in out
 
 
 def test_a_bad_cv_argument_is_a_clear_error(capsys) -> None:  # type: ignore[no-untyped-def]

@@ -162,4 +162,4 @@ def test_a_research_file_without_ids_or_dates_is_prepared_and_trains(
     assert cli.main(["contract", "check", str(contract), str(ready)]) == 0
     train = ["train", "--applications", str(ready), "--outcomes", str(ready)]
     assert cli.main([*train, "--contract", str(contract)]) == 0
-    assert "best by holdout AUC" in capsys.readouterr().out
+    assert "champion by repeated-CV AUC" in capsys.readouterr().out

@@ -92,6 +92,7 @@ def test_a_credit_team_works_step_by_step(served: Path, small_data, capsys) -> N
     assert "→ 200" in scored and '"decision"' in scored and '"reasons"' in scored
     assert "→ 404" in unknown and "unknown_customer" in unknown
     assert "champion" in models
+    assert "CV AUC" in models and "selection of" in models and "start from" in models
 
 
 def test_ops_watch_a_rescore_and_redrive_its_failed_chunk(serving, capsys) -> None:  # type: ignore[no-untyped-def]

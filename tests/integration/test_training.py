@@ -6,10 +6,14 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import to_csv_bytes
+from credit_risk.data.features import build_features
+from credit_risk.models.lean import LeanModel, StackedLeanModel
 from credit_risk.models.registry import Registry
 from credit_risk.runtime import get_runtime
 from credit_risk_local.cloud import LocalCloud
@@ -166,3 +170,56 @@ def test_too_little_matured_data_stops_before_training(cloud: LocalCloud, small_
     assert run["error"] == "InsufficientDataError"
     assert "matured" in run["cause"]
     assert not [i for i in cloud.dispatcher.invocations if i.function == "TrainFunction"]
+
+
+def test_the_evaluate_step_fits_the_stack_and_selects_by_cv_auc(
+    cloud: LocalCloud, small_data, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN the fast candidates with a stack configured
+    config = yaml.safe_load(FAST_MODELS.read_text())
+    config["stack"] = {"complexity": 4}
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("TRAINING_CONFIG_PATH", str(path))
+    from credit_risk.runtime import reset_runtime
+
+    reset_runtime()
+    cloud.upload("applications/history.csv", to_csv_bytes(small_data.applications))
+    cloud.wait_for_idle()
+    cloud.upload("outcomes/history.csv", to_csv_bytes(small_data.outcomes))
+    cloud.wait_for_idle()
+
+    # WHEN training runs through the state machine
+    run = cloud.wait_for_execution(cloud.start_training())
+
+    # THEN "Evaluate and compare" fitted the stack from the candidates' out-of-fold margins,
+    # offered it to the selection with the others, and the champion's metrics say how it
+    # was chosen
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    champion = _registry().require_champion()
+    selection = champion.metrics["selection"]
+    assert selection["champion"] == champion.candidate
+    ranked = [r["candidate"] for r in selection["ranking"]]
+    assert set(ranked) == {"logistic_regression", "random_forest", "xgboost", "stack"}
+    step = next(s for s in selection["steps"] if s["candidate"] == "stack")
+    assert step["chosen"] == (champion.candidate == "stack")
+    s3 = cloud.client("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=cloud.artifacts_bucket, Prefix="runs/")["Contents"]
+    ]
+    body = s3.get_object(
+        Bucket=cloud.artifacts_bucket, Key=next(k for k in keys if k.endswith("stack/model.bin"))
+    )["Body"].read()
+    stack = LeanModel.from_bytes(body)
+    assert isinstance(stack, StackedLeanModel)
+    assert stack.member_names == ["logistic_regression", "random_forest", "xgboost"]
+    assert all(w >= 0 for w in stack.weights)
+    # AND the stack scores the snapshot's features as its members' weighted margins do
+    rows = small_data.applications.head(50)
+    features = build_features(get_runtime().contract, rows)
+    columns = {f: features[f].to_numpy() for f in stack.features}
+    design = stack.encode_columns(columns)
+    margins = stack.member_margins(design)
+    expected = 1.0 / (1.0 + np.exp(-(margins @ np.asarray(stack.weights) + stack.calibration.b)))
+    assert np.max(np.abs(stack.predict_columns(columns) - expected)) < 1e-12

@@ -341,3 +341,59 @@ def test_nice_ticks_are_round_and_inside_the_range(low, high):
     assert all(low <= t <= high for t in ticks)
     steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
     assert len(steps) == 1
+
+
+def test_selection_shows_each_candidates_cv_and_holdout_auc_with_ci_and_the_steps():
+    # GIVEN a champion chosen over a stack that was not significantly better
+    selection = {
+        "rule": "rank by repeated-CV AUC; simplest first",
+        "alpha": 0.05,
+        "champion": "logistic_regression",
+        "ranking": [
+            {
+                "candidate": "stack",
+                "complexity": 4,
+                "cv_auc": 0.8441,
+                "cv_auc_std": 0.0185,
+                "holdout_auc": 0.8336,
+                "holdout_auc_ci95": [0.791, 0.876],
+            },
+            {
+                "candidate": "logistic_regression",
+                "complexity": 1,
+                "cv_auc": 0.8398,
+                "cv_auc_std": 0.012,
+                "holdout_auc": 0.8294,
+                "holdout_auc_ci95": [0.787, 0.872],
+            },
+        ],
+        "steps": [
+            {"step": "start", "candidate": "logistic_regression", "reason": "start from <lr>"},
+            {"step": "challenge", "candidate": "stack", "reason": "keep lr: p = 0.340"},
+        ],
+        "confirmation": {"reason": "holdout confirms logistic_regression"},
+    }
+    stack = {"weights": {"logistic_regression": 0.5, "xgboost": 0.5}, "intercept": 0.05}
+
+    # WHEN the card is drawn
+    html = render_model_card(
+        metadata(), metrics(auc_ci95=[0.75, 0.81], selection=selection, stack=stack)
+    )
+
+    # THEN its selection section lists both with CV mean ± std, holdout AUC and CI, every
+    # step's reason (escaped) and the confirmation, and the stack's weights
+    page = parse(html)
+    assert "selection" in [a.get("id") for t, a, _ in page.elements if t == "section"]
+    section = html.split('id="selection"')[1].split("</section>")[0]
+    assert "0.75-0.81" in section
+    assert "0.8441 ± 0.0185" in section and "0.791-0.876" in section
+    assert "logistic_regression (champion)" in section
+    assert "start from &lt;lr&gt;" in section and "keep lr: p = 0.340" in section
+    assert "holdout confirms logistic_regression" in section
+    assert "xgboost 0.5" in section
+
+
+def test_a_card_without_a_selection_says_so():
+    html = render_model_card(metadata(), metrics())
+    section = html.split('id="selection"')[1].split("</section>")[0]
+    assert "not available" in section

@@ -75,11 +75,29 @@ def test_each_candidate_ranks_defaulters_well_above_chance(result: TrainingResul
     assert metrics["cv"]["auc"]["mean"] > 0.75
 
 
-def test_the_best_candidate_has_the_highest_holdout_auc(result: TrainingResult):
-    aucs = {name: c.metrics["auc"] for name, c in result.candidates.items()}
-
-    assert result.best == max(aucs, key=aucs.get)
+def test_the_champion_is_chosen_by_cv_auc_with_the_holdout_test_recorded(
+    result: TrainingResult,
+):
+    # THEN the champion is the selection's, whose ranking follows CV AUC and whose every
+    # step names its candidate and says why
+    selection = result.champion.metrics["selection"]
+    assert result.best == selection["champion"]
     assert result.champion is result.candidates[result.best]
+    cv = [r["cv_auc"] for r in selection["ranking"]]
+    assert cv == sorted(cv, reverse=True)
+    assert {r["candidate"] for r in selection["ranking"]} == set(result.candidates)
+    assert selection["steps"][0]["step"] == "start" and all(s["reason"] for s in selection["steps"])
+    # AND the last candidate chosen is the champion; a more complex one replaced a simpler
+    # one only with a significant holdout test
+    best_cv = result.champion.metrics["cv"]["search_auc"]["mean"]
+    chosen = [s for s in selection["steps"] if s["chosen"]]
+    assert chosen[-1]["candidate"] == result.best
+    for step in selection["steps"]:
+        if step["chosen"] and step["step"] == "challenge":
+            assert all(t["p_value"] < selection["alpha"] for t in step["tests"].values())
+    assert best_cv == next(
+        r["cv_auc"] for r in selection["ranking"] if r["candidate"] == result.best
+    )
 
 
 def test_progress_reports_each_configuration_tried(contract: Contract, data: Data):
@@ -333,4 +351,4 @@ def test_holdout_auc_has_a_delong_interval_and_the_best_is_tested_against_each_o
     tests = result.champion.metrics["paired_tests"]
     assert set(tests) == set(result.candidates) - {result.best}
     for test in tests.values():
-        assert test["difference"] >= 0 and 0 <= test["p_value"] <= 1
+        assert -1 <= test["difference"] <= 1 and 0 <= test["p_value"] <= 1

@@ -10,7 +10,10 @@ import pytest
 from credit_risk.contract import load_contract
 from credit_risk.data.features import build_features
 from credit_risk.data.generator import generate
+from credit_risk.models.lean import LeanModel
+from credit_risk.models.training.config import load_training_config
 from credit_risk.models.training.export import to_lean
+from credit_risk.models.training.stacking import stacked_candidate
 from credit_risk.models.training.trainer import (
     SearchItem,
     cross_validate_item,
@@ -18,6 +21,7 @@ from credit_risk.models.training.trainer import (
     grid_items,
     imbalance_items,
     sample_for_training,
+    train_candidates,
     train_one,
 )
 
@@ -76,6 +80,56 @@ def test_the_fanned_out_search_fits_the_same_model_as_one_process(name: str) -> 
     assert fanned.metrics == single.metrics
     assert [t["params"] for t in fanned.search] == [t["params"] for t in single.search]
     assert to_lean(fanned, contract).to_bytes() == to_lean(single, contract).to_bytes()
+
+
+def test_the_stack_from_fanned_out_candidates_is_the_one_process_stack() -> None:
+    # GIVEN two candidates searched item by item, as the state machine runs them, and the
+    # same configuration with a stack trained in one process
+    config = {**SEARCHED, "stack": {"complexity": 4}}
+    contract = load_contract()
+    data = generate(1500, seed=9)
+    X = build_features(contract, data.applications)
+    y, dates = data.outcomes["defaulted"], data.applications["application_date"]
+    single = train_candidates(contract, X, y, dates, config=config)
+    leans, oof = {}, {}
+    for name in ("logistic_regression", "xgboost"):
+        grid = [
+            (i, cross_validate_item(contract, X, y, dates, i, config=config))
+            for i in grid_items([name], config=config)
+        ]
+        options = [
+            (i, cross_validate_item(contract, X, y, dates, i, config=config))
+            for i in imbalance_items([name], grid, config=config)
+        ]
+        fanned = fit_from_folds(contract, name, X, y, dates, grid + options, config=config)
+        leans[name] = LeanModel.from_bytes(to_lean(fanned, contract).to_bytes())
+        assert fanned.oof_margins is not None
+        oof[name] = fanned.oof_margins
+
+    # WHEN "Evaluate and compare" stacks their stored lean models and out-of-fold margins
+    split, target = single.split, y.to_numpy()
+    _, lean, metrics, params = stacked_candidate(
+        contract,
+        load_training_config(config),
+        leans,
+        oof,
+        X_tr=X.iloc[split.train].reset_index(drop=True),
+        y_tr=target[split.train],
+        X_ho=X.iloc[split.holdout].reset_index(drop=True),
+        y_ho=target[split.holdout],
+        folds=2,
+        repeats=2,
+        holdout_kind=split.kind,
+        first_holdout_date=split.first_holdout_date,
+        seed=42,
+    )
+
+    # THEN it is the same stack: weights, metrics and PDs
+    stack = single.candidates["stack"]
+    assert params == stack.params
+    assert metrics == stack.metrics
+    columns = {f: X[f].to_numpy() for f in lean.features}
+    assert np.max(np.abs(lean.predict_columns(columns) - stack.model.predict_proba(X)[:, 1])) < 1e-9
 
 
 def test_a_book_larger_than_max_rows_is_sampled_keeping_its_default_rate() -> None:

@@ -457,6 +457,61 @@ def _parameters(meta: Mapping[str, Any]) -> str:
     return _section("parameters", "Training parameters", f"<table>{rows}</table>")
 
 
+def _ci(value: Any) -> str:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return f"{_fmt(value[0])}-{_fmt(value[1])}"
+    return "n/a"
+
+
+def _selection(metrics: Mapping[str, Any]) -> str:
+    """How the champion was chosen: every candidate's CV and holdout AUC (95% CI), the
+    rule's steps with their reasons, the holdout's confirmation and any stack's weights."""
+    own = f"<p>Holdout AUC {_fmt(metrics.get('auc'))}, 95% CI {_ci(metrics.get('auc_ci95'))}.</p>"
+    selection = metrics.get("selection")
+    if not isinstance(selection, Mapping):
+        return _section("selection", "Champion selection", own + _missing("The selection"))
+    rows = "".join(
+        f"<tr><td>{_e(r.get('candidate'))}"
+        f"{' (champion)' if r.get('candidate') == selection.get('champion') else ''}</td>"
+        f'<td class="num">{_e(r.get("complexity"))}</td>'
+        f'<td class="num">{_fmt(r.get("cv_auc"))} ± {_fmt(r.get("cv_auc_std"))}</td>'
+        f'<td class="num">{_fmt(r.get("holdout_auc"))}</td>'
+        f'<td class="num">{_ci(r.get("holdout_auc_ci95"))}</td></tr>'
+        for r in selection.get("ranking") or []
+        if isinstance(r, Mapping)
+    )
+    table = (
+        "<table><tr><th>Candidate</th><th>Complexity</th><th>CV AUC (mean ± std)</th>"
+        f"<th>Holdout AUC</th><th>95% CI</th></tr>{rows}</table>"
+    )
+    steps = "".join(
+        f"<li>{_e(step.get('reason'))}</li>"
+        for step in selection.get("steps") or []
+        if isinstance(step, Mapping)
+    )
+    confirmation = selection.get("confirmation") or {}
+    body = (
+        own
+        + f"<p>Rule: {_e(selection.get('rule'))} (alpha {_fmt(selection.get('alpha'))}).</p>"
+        + table
+        + f"<ol>{steps}</ol>"
+        + (
+            f'<p class="note">{_e(confirmation.get("reason"))}</p>'
+            if isinstance(confirmation, Mapping) and confirmation.get("reason")
+            else ""
+        )
+    )
+    stack = metrics.get("stack")
+    if isinstance(stack, Mapping) and isinstance(stack.get("weights"), Mapping):
+        weights = ", ".join(f"{_e(k)} {_fmt(v)}" for k, v in stack["weights"].items())
+        body += (
+            f"<p>Stacked model: margin = sum of weight x member margin ({weights}), "
+            f"intercept {_fmt(stack.get('intercept'))}; its reasons are its members' exact "
+            "contributions, weighted the same way.</p>"
+        )
+    return _section("selection", "Champion selection", body)
+
+
 def render_model_card(
     metadata: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -476,6 +531,7 @@ def render_model_card(
             _intended_use(metadata, metrics),
             _data(metadata, metrics),
             _metrics_table(metrics, cv_metrics),
+            _selection(metrics),
             _roc(metrics),
             _calibration(metrics),
             _score_distribution(metrics),

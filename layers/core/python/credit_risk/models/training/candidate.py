@@ -7,10 +7,15 @@ serving model, so neither imports the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from credit_risk.models.lean import CalibrationMap
 from credit_risk.models.training.pipelines import CalibratedModel
+
+if TYPE_CHECKING:
+    from credit_risk.models.training.stacking import StackedModel
 
 
 @dataclass
@@ -24,11 +29,14 @@ class FittedCandidate:
 
     name: str
     estimator: str
-    model: CalibratedModel
+    model: CalibratedModel | StackedModel
     params: dict[str, Any]
     metrics: dict[str, Any]
     search: list[dict[str, Any]]
     seconds: float
+    oof_margins: np.ndarray | None = None
+    """The chosen configuration's out-of-fold margins (repeats x training rows): what a
+    stacked candidate is fitted on."""
 
     @property
     def calibration(self) -> CalibrationMap:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from credit_risk.contract.files import read_yaml_mapping, validate_model
 from credit_risk.errors import ConfigurationError
@@ -67,8 +67,19 @@ class CvSettings(BaseModel):
     repeats: int = Field(default=1, ge=1)
 
 
+DEFAULT_COMPLEXITY: dict[str, int] = {
+    "logistic_regression": 1,
+    "xgboost_random_forest": 2,
+    "xgboost": 3,
+    "scorecard": 1,
+}
+"""A candidate's complexity when its spec does not say (lower is simpler): what the
+champion selection prefers when a more complex model is not significantly better."""
+
+
 class CandidateSpec(BaseModel):
-    """One candidate: estimator, default parameters, search space, imbalance options."""
+    """One candidate: estimator, default parameters, search space, imbalance options, and
+    its ``complexity`` (lower is simpler; see :class:`SelectionSettings`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -81,10 +92,19 @@ class CandidateSpec(BaseModel):
     calibration: CalibrationMethod | None = None
     complexity: int = Field(
         default=1,
-        ge=1,
-        description="How complex the candidate is to explain (1 simplest): the tie-break "
-        "between candidates of equal merit.",
+        ge=0,
+        description="How complex the candidate is to explain (lower is simpler): a more "
+        "complex one replaces a simpler one only when significantly better.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_complexity(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and "complexity" not in value:
+            known = DEFAULT_COMPLEXITY.get(str(value.get("estimator")))
+            if known is not None:
+                return {**value, "complexity": known}
+        return value
 
     @field_validator("imbalance", mode="before")
     @classmethod
@@ -127,6 +147,46 @@ class CandidateSpec(BaseModel):
         return [{**self.params, **dict(zip(names, combo, strict=True))} for combo in combos]
 
 
+STACK_NAME = "stack"
+"""The name the stacked candidate goes by in results, metrics and the registry."""
+
+
+class StackSpec(BaseModel):
+    """The stacked candidate: a non-negative logistic stack of its members' out-of-fold
+    margins (see :mod:`credit_risk.models.training.stacking`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[str] | None = Field(
+        default=None,
+        description="Candidates it combines (default: every trained candidate whose serving "
+        "model shares the common encoding); at least two must be trained.",
+    )
+    complexity: int = Field(default=4, ge=0)
+    l2: float = Field(default=1e-3, ge=0, description="Ridge penalty on the stack weights.")
+
+    @field_validator("members")
+    @classmethod
+    def _two_members(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) < 2:
+            raise ValueError("a stack needs at least two distinct members")
+        return value
+
+
+class SelectionSettings(BaseModel):
+    """How the champion is chosen among the trained candidates (and the stack)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Significance level of the holdout DeLong test a more complex "
+        "candidate must pass to replace a simpler one.",
+    )
+
+
 class TrainingConfig(BaseModel):
     """The whole training configuration."""
 
@@ -145,6 +205,18 @@ class TrainingConfig(BaseModel):
         "(stratified by outcome) so that every search item fits one Lambda.",
     )
     candidates: dict[str, CandidateSpec] = Field(min_length=1)
+    stack: StackSpec | None = None
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+
+    @model_validator(mode="after")
+    def _stack_members_known(self) -> TrainingConfig:
+        if self.stack is not None:
+            if STACK_NAME in self.candidates:
+                raise ValueError(f"'{STACK_NAME}' is the stacked candidate's name")
+            unknown = [n for n in self.stack.members or [] if n not in self.candidates]
+            if unknown:
+                raise ValueError(f"stack members are not candidates: {', '.join(unknown)}")
+        return self
 
     def model_post_init(self, __context: Any) -> None:
         # A scorecard's points are its calibrated log-odds: only a sigmoid keeps them so.

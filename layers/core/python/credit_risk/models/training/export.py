@@ -16,16 +16,17 @@ import xgboost as xgb
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ArtifactIntegrityError
-from credit_risk.models.lean import CalibrationMap, LeanModel
+from credit_risk.models.lean import CalibrationMap, LeanModel, StackedLeanModel
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.pipelines import CalibratedModel
 from credit_risk.models.training.scorecard import is_scorecard, points_table
+from credit_risk.models.training.stacking import StackedModel
 
 PD_TOLERANCE = 1e-6
 
 
 def to_lean(
-    fitted: FittedCandidate | CalibratedModel,
+    fitted: FittedCandidate | CalibratedModel | StackedModel,
     contract: Contract,
     *,
     check: pd.DataFrame | None = None,
@@ -38,9 +39,9 @@ def to_lean(
     a difference above ``1e-6`` in any PD raises :class:`ArtifactIntegrityError`.
     ``threads``: xgboost threads of the returned model (1 for serving).
     """
-    model = fitted if isinstance(fitted, CalibratedModel) else fitted.model
+    model = fitted if isinstance(fitted, CalibratedModel | StackedModel) else fitted.model
     meta: dict[str, Any] = {"contract": contract.name, "contract_version": contract.version}
-    if not isinstance(fitted, CalibratedModel):
+    if isinstance(fitted, FittedCandidate):
         meta.update(
             {
                 "candidate": fitted.name,
@@ -55,6 +56,8 @@ def to_lean(
             name: {"min": low, "max": high} for name, (low, high) in model.feature_ranges.items()
         }
     meta.update(metadata or {})
+    if isinstance(model, StackedModel):
+        return _stack_to_lean(model, contract, check=check, threads=threads, metadata=meta)
     numeric, categorical = contract.numeric_features, contract.categorical_features
     if is_scorecard(model.pipeline):
         lean = _scorecard_to_lean(model, numeric, categorical, meta, threads)
@@ -140,7 +143,9 @@ def feature_columns(X: pd.DataFrame, features: list[str]) -> dict[str, np.ndarra
     return {name: X[name].to_numpy() for name in features}
 
 
-def check_agreement(lean: LeanModel, model: CalibratedModel, X: pd.DataFrame) -> float:
+def check_agreement(
+    lean: LeanModel, model: CalibratedModel | StackedModel, X: pd.DataFrame
+) -> float:
     """The largest PD difference between the lean model and the pipeline on ``X``.
 
     Raises :class:`ArtifactIntegrityError` when it exceeds ``1e-6``.
@@ -154,6 +159,29 @@ def check_agreement(lean: LeanModel, model: CalibratedModel, X: pd.DataFrame) ->
             max_difference=worst,
         )
     return worst
+
+
+def _stack_to_lean(
+    model: StackedModel,
+    contract: Contract,
+    *,
+    check: pd.DataFrame | None,
+    threads: int,
+    metadata: dict[str, Any],
+) -> StackedLeanModel:
+    """The lean stack: each member's lean model (each checked against its pipeline on
+    ``check``), the weights and the intercept; then the whole stack checked too."""
+    members = {
+        name: to_lean(member, contract, check=check, threads=threads)
+        for name, member in model.members.items()
+    }
+    metadata = {**metadata, "stack": model.describe()}
+    lean = StackedLeanModel.combine(
+        members, model.weights.tolist(), model.intercept, metadata=metadata, threads=threads
+    )
+    if check is not None and len(check):
+        check_agreement(lean, model, check)
+    return lean
 
 
 def _plain_category(value: Any) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,15 +40,18 @@ from credit_risk.errors import (
 )
 from credit_risk.models.card import render_model_card
 from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
-from credit_risk.models.lean import LeanModel
+from credit_risk.models.lean import LeanModel, shares_encoding
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.shadow_gate import ShadowRequirement, shadow_refusal
 from credit_risk.models.training.candidate import FittedCandidate
-from credit_risk.models.training.config import load_training_config
+from credit_risk.models.training.config import STACK_NAME, TrainingConfig, load_training_config
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.metrics import ranking_metrics
+from credit_risk.models.training.selection import Contender, Selection, select_champion
+from credit_risk.models.training.stacking import stacked_candidate
 from credit_risk.models.training.trainer import (
     FoldResult,
+    HoldoutSplit,
     SearchItem,
     SearchStage,
     cross_validate_item,
@@ -192,7 +196,7 @@ def _write_candidate(
     artifact_uri = store.put(bucket, f"{prefix}/model.bin", body)
     summary = fitted.summary()
     metrics_uri = store.put_json(bucket, f"{prefix}/metrics.json", summary)
-    return {
+    out = {
         "candidate": fitted.name,
         "artifact_uri": artifact_uri,
         "artifact_sha256": sha256_hex(body),
@@ -200,6 +204,12 @@ def _write_candidate(
         "auc": fitted.metrics["auc"],
         "seconds": round(fitted.seconds, 2),
     }
+    if fitted.oof_margins is not None:
+        # What "Evaluate and compare" fits the stacked candidate on.
+        buffer = io.BytesIO()
+        np.save(buffer, fitted.oof_margins)
+        out["oof_uri"] = store.put(bucket, f"{prefix}/oof.npy", buffer.getvalue())
+    return out
 
 
 # --------------------------------------------------------------------------- search
@@ -517,23 +527,30 @@ def evaluate_and_register(
     approve: Approve | None = None,
     pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """Register the run's best candidate and compare it with the champion.
+    """Choose the run's champion candidate (the stack among them when configured, see
+    :func:`select_from_runs`), register it and compare it with the champion.
 
     With ``approve`` (the decision policy on PDs) and the ``pseudonym_key``, the
     comparison measures fairness per protected group and the promotion policy gates it;
     the figures go into the metrics and the model card."""
     policy = policy or load_promotion_policy()
-    best = max(results, key=lambda r: r["auc"])
-    body = _load_run_artifact(store, best)
-    candidate = LeanModel.from_bytes(body)
-    bucket, key = parse_s3_uri(best["metrics_uri"])
-    summary = json.loads(store.get(bucket, key))
     frame = read_snapshot(store, snapshot_info["snapshot_uri"])
     config = load_training_config(config_path)
     split = split_holdout(
         frame["target"].to_numpy(), frame["event_date"], fraction=config.holdout_fraction, seed=seed
     )
     holdout = frame.iloc[split.holdout]
+    best, body, summary, selection = select_from_runs(
+        contract=contract,
+        store=store,
+        run_id=snapshot_info["run_id"],
+        results=results,
+        frame=frame,
+        split=split,
+        config=config,
+        seed=seed,
+    )
+    candidate = LeanModel.from_bytes(body)
     champion_version = registry.champion()
     champion = (
         LeanModel.from_bytes(registry.load_artifact(champion_version)) if champion_version else None
@@ -574,6 +591,11 @@ def evaluate_and_register(
         candidate.predict_columns({c: train_rows[c].to_numpy() for c in contract.features}),
     )
     metrics["candidates"] = {r["candidate"]: r["auc"] for r in results}
+    if STACK_NAME in {r["candidate"] for r in selection.ranking}:
+        metrics["candidates"][STACK_NAME] = next(
+            r["holdout_auc"] for r in selection.ranking if r["candidate"] == STACK_NAME
+        )
+    metrics["selection"] = summary["metrics"]["selection"] = selection.to_dict()
     version = registry.register(
         candidate=best["candidate"],
         artifact=body,
@@ -608,7 +630,130 @@ def evaluate_and_register(
         "candidate_auc": comparison.candidate_auc,
         "champion_auc": comparison.champion_auc,
         "champion_version": champion_version.version if champion_version else None,
+        "selection": selection.lines(),
     }
+
+
+def select_from_runs(
+    *,
+    contract: Contract,
+    store: ObjectStore,
+    run_id: str,
+    results: list[dict[str, Any]],
+    frame: pd.DataFrame,
+    split: HoldoutSplit,
+    config: TrainingConfig,
+    seed: int = 42,
+) -> tuple[dict[str, Any], bytes, dict[str, Any], Selection]:
+    """The run's champion by the selection rule (:mod:`.selection`), computed from the
+    fitted candidates' lean models and metrics, with the stacked candidate fitted here
+    from the members' out-of-fold margins when the config has a stack. Returns the
+    chosen result, its artifact, its summary and the selection."""
+    holdout = frame.iloc[split.holdout]
+    columns = {c: holdout[c].to_numpy() for c in contract.features}
+    y_ho = holdout["target"].to_numpy()
+    runs: dict[str, tuple[dict[str, Any], bytes, dict[str, Any]]] = {}
+    for result in results:
+        bucket, key = parse_s3_uri(result["metrics_uri"])
+        summary = json.loads(store.get(bucket, key))
+        runs[result["candidate"]] = (result, _load_run_artifact(store, result), summary)
+    if config.stack is not None:
+        stacked = _stack_from_runs(contract, store, run_id, runs, frame, split, config, seed)
+        if stacked is not None:
+            runs[STACK_NAME] = stacked
+    contenders = []
+    for name, (_, body, summary) in runs.items():
+        search_auc = summary["metrics"]["cv"]["search_auc"]
+        contenders.append(
+            Contender(
+                name=name,
+                complexity=config.stack.complexity
+                if name == STACK_NAME and config.stack is not None
+                else config.candidate(name).complexity,
+                cv_auc=float(search_auc["mean"]),
+                cv_auc_std=float(search_auc["std"]),
+                holdout_pd=LeanModel.from_bytes(body).predict_columns(columns),
+                stack=name == STACK_NAME,
+            )
+        )
+    selection = select_champion(contenders, y_ho, alpha=config.selection.alpha)
+    for line in selection.lines():
+        logger.info(f"selection: {line}")
+    result, body, summary = runs[selection.champion]
+    return result, body, summary, selection
+
+
+def _stack_from_runs(
+    contract: Contract,
+    store: ObjectStore,
+    run_id: str,
+    runs: dict[str, tuple[dict[str, Any], bytes, dict[str, Any]]],
+    frame: pd.DataFrame,
+    split: HoldoutSplit,
+    config: TrainingConfig,
+    seed: int,
+) -> tuple[dict[str, Any], bytes, dict[str, Any]] | None:
+    """The stacked candidate of the run's members (their lean models combined by weights
+    fitted on their out-of-fold margins), written under the run like any candidate; None
+    when fewer than two members can be stacked."""
+    assert config.stack is not None
+    started = time.perf_counter()
+    members: dict[str, LeanModel] = {}
+    oof: dict[str, np.ndarray] = {}
+    for name in config.stack.members or list(runs):
+        if name not in runs or "oof_uri" not in runs[name][0]:
+            continue
+        lean = LeanModel.from_bytes(runs[name][1], threads=config.threads or 0)
+        if members and not shares_encoding(next(iter(members.values())), lean):
+            logger.info(f"[{STACK_NAME}] leaves out {name}: it encodes rows differently")
+            continue
+        bucket, key = parse_s3_uri(runs[name][0]["oof_uri"])
+        members[name], oof[name] = lean, np.load(io.BytesIO(store.get(bucket, key)))
+    if len(members) < 2:
+        logger.info(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
+        return None
+    cv = runs[next(iter(members))][2]["metrics"]["cv"]
+    train, held = frame.iloc[split.train], frame.iloc[split.holdout]
+    fit, lean, metrics, params = stacked_candidate(
+        contract,
+        config,
+        members,
+        oof,
+        X_tr=train[contract.features].reset_index(drop=True),
+        y_tr=train["target"].to_numpy().astype(np.int64),
+        X_ho=held[contract.features].reset_index(drop=True),
+        y_ho=held["target"].to_numpy().astype(np.int64),
+        folds=int(cv["folds"]),
+        repeats=int(cv["repeats"]),
+        holdout_kind=split.kind,
+        first_holdout_date=split.first_holdout_date,
+        seed=seed,
+    )
+    body = lean.to_bytes()
+    bucket = parse_s3_uri(runs[next(iter(members))][0]["artifact_uri"])[0]
+    prefix = f"runs/{run_id}/{STACK_NAME}"
+    seconds = time.perf_counter() - started
+    summary = {
+        "name": STACK_NAME,
+        "estimator": STACK_NAME,
+        "params": params,
+        "metrics": metrics,
+        "search": [],
+        "seconds": round(seconds, 3),
+    }
+    result = {
+        "candidate": STACK_NAME,
+        "artifact_uri": store.put(bucket, f"{prefix}/model.bin", body),
+        "artifact_sha256": sha256_hex(body),
+        "metrics_uri": store.put_json(bucket, f"{prefix}/metrics.json", summary),
+        "auc": metrics["auc"],
+        "seconds": round(seconds, 2),
+    }
+    logger.info(
+        f"[{STACK_NAME}] cross-fitted CV AUC {fit.auc_mean:.4f}, holdout AUC "
+        f"{metrics['auc']:.4f}; {seconds:.1f} s"
+    )
+    return result, body, summary
 
 
 def _write_card(

@@ -15,7 +15,11 @@ training part only:
    the out-of-fold PDs, or a configured PD.
 4. **Refit** on the whole training part, then **evaluate** on the holdout.
 
-The best candidate is the one with the highest holdout AUC.
+The champion is chosen by repeated-CV AUC, the simplest first, with a paired DeLong test on
+the holdout before a more complex candidate replaces a simpler one (see
+:mod:`credit_risk.models.training.selection`); a stacked candidate of the others'
+out-of-fold margins (:mod:`credit_risk.models.training.stacking`) competes last, when the
+config has a ``stack``.
 
 Why the random forest is ``xgboost.XGBRFClassifier``
     It is a genuine random forest: one round of many parallel, deep trees, each grown on a
@@ -27,7 +31,7 @@ Why the random forest is ``xgboost.XGBRFClassifier``
 
 Each candidate trains independently (:func:`train_one`) so a Step Functions Map can train
 them in parallel, one per Lambda; the holdout split is deterministic, so every branch
-holds out the same rows. :func:`choose_best` compares the branches' results.
+holds out the same rows. :func:`choose_best` applies the selection rule to their results.
 
 Pure code: no boto3, no SQLAlchemy.
 """
@@ -49,16 +53,18 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
+from credit_risk.models.lean import LeanModel, shares_encoding
 from credit_risk.models.training import metrics as m
 from credit_risk.models.training.calibration import choose_calibration, fit_calibration
 from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import (
+    STACK_NAME,
     CandidateSpec,
     ImbalanceOption,
     TrainingConfig,
     load_training_config,
 )
-from credit_risk.models.training.export import feature_columns, to_lean
+from credit_risk.models.training.export import check_agreement, feature_columns, to_lean
 from credit_risk.models.training.pipelines import (
     CalibratedModel,
     build_pipeline,
@@ -66,6 +72,8 @@ from credit_risk.models.training.pipelines import (
     raw_margin,
 )
 from credit_risk.models.training.scorecard import is_scorecard, scorecard_summary
+from credit_risk.models.training.selection import Contender, Selection, select_champion
+from credit_risk.models.training.stacking import StackedModel, stacked_candidate
 
 Progress = Callable[[str], None]
 ConfigSource = str | Path | Mapping[str, Any] | TrainingConfig | None
@@ -176,12 +184,13 @@ def sample_for_training(
 
 @dataclass
 class TrainingResult:
-    """Every candidate trained on one split, and which is best by holdout AUC."""
+    """Every candidate trained on one split, the champion and how it was selected."""
 
     candidates: dict[str, FittedCandidate]
     best: str
     split: HoldoutSplit
     seconds: float = 0.0
+    selection: Selection | None = None
 
     @property
     def champion(self) -> FittedCandidate:
@@ -193,16 +202,36 @@ class TrainingResult:
         return {name: c.metrics for name, c in self.candidates.items()}
 
 
-def choose_best(candidates: Mapping[str, FittedCandidate] | Sequence[FittedCandidate]) -> str:
-    """The name of the candidate with the highest holdout AUC (first on a tie)."""
+def choose_best(
+    candidates: Mapping[str, FittedCandidate] | Sequence[FittedCandidate],
+    X_holdout: pd.DataFrame,
+    y_holdout: np.ndarray,
+    config: TrainingConfig,
+) -> Selection:
+    """The champion by the selection rule (:mod:`.selection`): repeated-CV AUC, the
+    simplest first, a holdout DeLong test at ``config.selection.alpha`` before a more
+    complex candidate (or the stack) replaces a simpler one."""
     items = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates)
     if not items:
         raise InsufficientDataError("no candidate was trained")
-    best = items[0]
-    for candidate in items[1:]:
-        if candidate.metrics["auc"] > best.metrics["auc"]:
-            best = candidate
-    return best.name
+    contenders = [
+        Contender(
+            name=c.name,
+            complexity=_complexity(config, c.name),
+            cv_auc=float(c.metrics["cv"]["search_auc"]["mean"]),
+            cv_auc_std=float(c.metrics["cv"]["search_auc"]["std"]),
+            holdout_pd=c.model.predict_proba(X_holdout)[:, 1],
+            stack=c.estimator == STACK_NAME,
+        )
+        for c in items
+    ]
+    return select_champion(contenders, y_holdout, alpha=config.selection.alpha)
+
+
+def _complexity(config: TrainingConfig, name: str) -> int:
+    if name == STACK_NAME and config.stack is not None:
+        return config.stack.complexity
+    return config.candidate(name).complexity
 
 
 # --- public entry points -----------------------------------------------------------------
@@ -220,7 +249,8 @@ def train_candidates(
     candidates: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Train every configured candidate (or those named) and pick the best by holdout AUC.
+    """Train every configured candidate (or those named), the stack when configured, and
+    choose the champion (:func:`choose_best`).
 
     ``X`` is ``build_features(contract, applications)``; ``y`` the 0/1 default flags;
     ``event_dates`` (optional) makes the holdout out of time. ``cv`` is
@@ -242,15 +272,102 @@ def train_candidates(
         fitted[name] = _train_on_split(
             contract, name, cfg, X, y_arr, split, seed=seed, cv=cv, say=say
         )
-    best = choose_best(fitted)
-    _paired_tests(fitted, best, X.iloc[split.holdout], y_arr[split.holdout], say)
+    stack = _train_stack(contract, cfg, fitted, X, y_arr, split, seed=seed, cv=cv, say=say)
+    if stack is not None:
+        fitted[STACK_NAME] = stack
+    X_ho, y_ho = X.iloc[split.holdout], y_arr[split.holdout]
+    selection = choose_best(fitted, X_ho, y_ho, cfg)
+    for line in selection.lines():
+        say(f"selection: {line}")
+    best = selection.champion
+    _paired_tests(fitted, best, X_ho, y_ho, say)
+    fitted[best].metrics["selection"] = selection.to_dict()
     seconds = time.perf_counter() - started
     low, high = fitted[best].metrics["auc_ci95"]
     say(
-        f"best: {best} (holdout AUC {fitted[best].metrics['auc']:.4f}, 95% CI "
-        f"{low:.3f}-{high:.3f}); all candidates in {seconds:.1f} s"
+        f"champion: {best} (CV AUC {fitted[best].metrics['cv']['search_auc']['mean']:.4f}; "
+        f"holdout AUC {fitted[best].metrics['auc']:.4f}, 95% CI {low:.3f}-{high:.3f}); "
+        f"all candidates in {seconds:.1f} s"
     )
-    return TrainingResult(candidates=fitted, best=best, split=split, seconds=seconds)
+    return TrainingResult(
+        candidates=fitted, best=best, split=split, seconds=seconds, selection=selection
+    )
+
+
+def _train_stack(
+    contract: Contract,
+    cfg: TrainingConfig,
+    fitted: Mapping[str, FittedCandidate],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: HoldoutSplit,
+    *,
+    seed: int,
+    cv: tuple[int, int] | None,
+    say: Progress,
+) -> FittedCandidate | None:
+    """The stacked candidate of the configured members' out-of-fold margins, or None when
+    no stack is configured or fewer than two members can be stacked (said why)."""
+    if cfg.stack is None:
+        return None
+    started = time.perf_counter()
+    wanted = cfg.stack.members or list(fitted)
+    members: dict[str, CalibratedModel] = {}
+    leans: dict[str, LeanModel] = {}
+    oof: dict[str, np.ndarray] = {}
+    for name in wanted:
+        candidate = fitted.get(name)
+        if candidate is None or candidate.oof_margins is None:
+            continue
+        if not isinstance(candidate.model, CalibratedModel):
+            continue
+        lean = to_lean(candidate.model, contract, threads=cfg.threads or 0)
+        if leans and not shares_encoding(next(iter(leans.values())), lean):
+            say(f"[{STACK_NAME}] leaves out {name}: its serving model encodes rows differently")
+            continue
+        members[name], leans[name], oof[name] = candidate.model, lean, candidate.oof_margins
+    if len(members) < 2:
+        say(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
+        return None
+    problem = _problem(contract, next(iter(members)), cfg, X, y, split, seed=seed, cv=cv)
+    fit, lean_stack, metrics, params = stacked_candidate(
+        contract,
+        cfg,
+        leans,
+        oof,
+        X_tr=problem.X_tr,
+        y_tr=problem.y_tr,
+        X_ho=problem.X_ho,
+        y_ho=problem.y_ho,
+        folds=problem.folds,
+        repeats=problem.repeats,
+        holdout_kind=split.kind,
+        first_holdout_date=split.first_holdout_date,
+        seed=seed,
+    )
+    model = StackedModel(members, fit.weights, fit.intercept)
+    rows = np.random.default_rng(seed).permutation(len(problem.y_ho))[: cfg.importance_rows]
+    check_agreement(lean_stack, model, problem.X_ho.iloc[np.sort(rows)])
+    weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(fit.names, fit.weights, strict=True))
+    say(
+        f"[{STACK_NAME}] weights {weights}, intercept {fit.intercept:.3f}; cross-fitted CV AUC "
+        f"{fit.auc_mean:.4f} ± {fit.auc_std:.4f}"
+    )
+    seconds = time.perf_counter() - started
+    say(
+        f"[{STACK_NAME}] holdout AUC {metrics['auc']:.4f}, Brier {metrics['brier']:.4f}, "
+        f"mean PD {metrics['mean_pd']:.3f}; {seconds:.1f} s"
+    )
+    return FittedCandidate(
+        name=STACK_NAME,
+        estimator=STACK_NAME,
+        model=model,
+        params=params,
+        metrics=metrics,
+        search=[],
+        seconds=seconds,
+        oof_margins=fit.oof_margins,
+    )
 
 
 def _paired_tests(
@@ -536,6 +653,7 @@ def _finish(
         metrics=metrics,
         search=[t.to_dict() for t in trials],
         seconds=seconds,
+        oof_margins=chosen.run.margins,
     )
 
 

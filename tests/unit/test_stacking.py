@@ -1,0 +1,215 @@
+"""The stacked candidate: weights from out-of-fold margins, served by its lean form with
+the full model's PDs and reasons (the members' exact contributions, weighted)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import xgboost as xgb
+import yaml
+
+from credit_risk.contract import Contract, load_contract
+from credit_risk.data.etl import application_features
+from credit_risk.data.features import build_features
+from credit_risk.data.generator import generate
+from credit_risk.decisions.columnar import ColumnarScorer
+from credit_risk.decisions.policy import load_decision_policy, make_decision
+from credit_risk.decisions.scoring import LoadedModel, decide_rows
+from credit_risk.models.lean import LeanModel, StackedLeanModel
+from credit_risk.models.training.export import to_lean
+from credit_risk.models.training.pipelines import CalibratedModel
+from credit_risk.models.training.stacking import StackedModel, fit_stack_weights
+from credit_risk.models.training.trainer import TrainingResult, train_candidates
+from credit_risk.models.versions import ModelVersion
+
+pytestmark = pytest.mark.slow
+
+FAST_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "fast_models.yaml"
+BOOK_ROWS = 2000
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return load_contract()
+
+
+@pytest.fixture(scope="module")
+def result(contract: Contract) -> TrainingResult:
+    config = yaml.safe_load(FAST_MODELS.read_text())
+    config["stack"] = {"complexity": 4}
+    data = generate(3000, seed=5, as_of="2025-01-01")
+    X = build_features(contract, data.applications)
+    return train_candidates(
+        contract,
+        X,
+        data.outcomes["defaulted"].to_numpy(),
+        data.applications["application_date"],
+        config=config,
+        seed=5,
+    )
+
+
+@pytest.fixture(scope="module")
+def book(contract: Contract) -> pd.DataFrame:
+    """Loans the models never saw, with thin files and missing values."""
+    apps = generate(BOOK_ROWS, seed=23).applications.copy()
+    apps.loc[apps.index[::7], "bureau_score"] = None
+    apps.loc[apps.index[::11], "employment_years"] = None
+    return application_features(contract, apps, b"test-key", "book")
+
+
+def _loaded(lean: LeanModel) -> LoadedModel:
+    now = datetime.now(UTC)
+    version = ModelVersion(
+        "credit-default", "v-stack", "stack", "champion", "s3://a/b", "0", "0", "t", {}, {},
+        None, now, now,
+    )  # fmt: skip
+    return LoadedModel(version, lean)
+
+
+def _member_contributions(member: CalibratedModel, X: pd.DataFrame) -> pd.DataFrame:
+    """A member's exact per-feature contributions, from its scikit-learn pipeline:
+    coefficient times distance from the training mean, or xgboost's TreeSHAP."""
+    prepare = member.pipeline.named_steps["prepare"]
+    estimator = member.pipeline.named_steps["model"]
+    design = prepare.transform(X)
+    if isinstance(estimator, xgb.XGBModel):
+        shap = estimator.get_booster().predict(xgb.DMatrix(design), pred_contribs=True)
+        per_column = np.asarray(shap)[:, :-1]
+    else:
+        assert member.column_means is not None
+        per_column = (design - member.column_means) * estimator.coef_[0]
+    owners: list[str] = []
+    numeric = prepare.named_transformers_["numeric"]
+    names = list(numeric.feature_names_in_)
+    owners += names
+    owners += [names[i] for i in numeric.named_steps["impute"].indicator_.features_]
+    encoder = prepare.named_transformers_["categorical"]
+    for name, cats in zip(encoder.feature_names_in_, encoder.categories_, strict=True):
+        owners += [str(name)] * len(cats)
+    frame = pd.DataFrame(per_column, columns=range(per_column.shape[1]))
+    return frame.T.groupby(np.asarray(owners)).sum().T
+
+
+def test_the_stack_is_trained_from_out_of_fold_margins_and_offered_to_selection(
+    result: TrainingResult,
+) -> None:
+    # GIVEN training with a stack configured
+    stack = result.candidates["stack"]
+
+    # THEN it combines every single candidate with non-negative weights, its CV AUC is
+    # cross-fitted, and the selection took it into account with a DeLong test
+    assert isinstance(stack.model, StackedModel)
+    assert list(stack.model.members) == ["logistic_regression", "random_forest", "xgboost"]
+    assert (stack.model.weights >= 0).all() and stack.model.weights.sum() > 0
+    assert stack.metrics["stack"]["weights"].keys() == stack.model.members.keys()
+    assert 0.5 < stack.metrics["cv"]["search_auc"]["mean"] < 1.0
+    assert result.selection is not None
+    step = next(s for s in result.selection.steps if s["candidate"] == "stack")
+    alpha = result.selection.alpha
+    significant = all(t["difference"] > 0 and t["p_value"] < alpha for t in step["tests"].values())
+    assert step["chosen"] == (significant and len(step["tests"]) == len(step["against"]))
+    assert (result.best == "stack") == step["chosen"]
+    assert result.champion.metrics["selection"]["champion"] == result.best
+
+
+def test_weights_are_non_negative_even_when_a_member_is_anti_informative() -> None:
+    # GIVEN two margins, one predictive and one its mirror image with noise
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.3).astype(np.int64)
+    good = 2.0 * y + rng.normal(size=2000)
+    bad = -good + 0.5 * rng.normal(size=2000)
+
+    # WHEN the stack weights are fitted
+    weights, _ = fit_stack_weights(np.column_stack([good, bad]), y)
+
+    # THEN the mirrored member gets weight 0 (it cannot flip its reasons' signs)
+    assert weights[0] > 0.5
+    assert weights[1] == 0.0
+
+
+def test_the_api_path_gives_the_full_models_pd_and_reasons(
+    result: TrainingResult, contract: Contract, book: pd.DataFrame
+) -> None:
+    # GIVEN the stack's lean artifact as serving loads it, and thousands of unseen loans
+    stack = result.candidates["stack"]
+    assert isinstance(stack.model, StackedModel)
+    lean = LeanModel.from_bytes(to_lean(stack, contract, check=book.head(200)).to_bytes())
+    assert isinstance(lean, StackedLeanModel) and lean.kind == "stack"
+    policy = load_decision_policy(contract=contract)
+    X = book[contract.features]
+    rows = X.astype(object).where(X.notna(), None).to_dict("records")
+
+    # WHEN the API path decides each loan
+    decided = decide_rows(_loaded(lean), rows, contract, policy)
+
+    # THEN each PD is the full model's, and the reasons are those the full model's own
+    # attributions (each member's, from its pipeline, weighted) give
+    full_pd = stack.model.predict_proba(X)[:, 1]
+    got_pd = np.array([d["probability_of_default"] for d in decided])
+    assert np.max(np.abs(got_pd - full_pd)) < 1e-9
+    weighted = sum(
+        w * _member_contributions(member, X)
+        for member, w in zip(stack.model.members.values(), stack.model.weights, strict=True)
+    )
+    assert isinstance(weighted, pd.DataFrame)
+    weighted = weighted[contract.features]
+    for i in range(len(rows)):
+        want = make_decision(
+            float(full_pd[i]),
+            dict(zip(contract.features, weighted.iloc[i].tolist(), strict=True)),
+            None,
+            contract,
+            policy,
+        ).to_dict()
+        assert [r["feature"] for r in decided[i]["reasons"]] == [
+            r["feature"] for r in want["reasons"]
+        ]
+    assert sum(bool(d["reasons"]) for d in decided) > BOOK_ROWS // 2
+    _, contributions, _ = lean.contributions_of(lean.encode(rows))
+    assert np.max(np.abs(contributions - weighted.to_numpy())) < 1e-6
+
+
+def test_a_chunk_decides_the_stack_as_the_one_row_path_does(
+    result: TrainingResult, contract: Contract, book: pd.DataFrame
+) -> None:
+    # GIVEN the stack served from its bytes
+    lean = LeanModel.from_bytes(to_lean(result.candidates["stack"], contract).to_bytes())
+    loaded, policy = _loaded(lean), load_decision_policy(contract=contract)
+    head = book.head(500)
+
+    # WHEN a chunk is decided in columns and each loan alone
+    chunk = ColumnarScorer(loaded, contract, policy).decide(pa.Table.from_pandas(head))
+    X = head[contract.features]
+    rows = X.astype(object).where(X.notna(), None).to_dict("records")
+    alone = [decide_rows(loaded, [row], contract, policy)[0] for row in rows]
+
+    # THEN both give the same PD and reasons for every loan
+    scored = chunk.scored.to_pylist()
+    assert len(scored) == len(alone) == 500
+    for got, want in zip(scored, alone, strict=True):
+        assert got["probability_of_default"] == want["probability_of_default"]
+        assert json.loads(got["reasons"]) == want["reasons"]
+
+
+def test_the_stack_artifact_round_trips_to_the_same_bytes(
+    result: TrainingResult, contract: Contract
+) -> None:
+    # GIVEN the stack's artifact
+    body = to_lean(result.candidates["stack"], contract).to_bytes()
+
+    # WHEN loaded and written again, THEN the bytes are the same, and it holds its
+    # members' own lean artifacts and the weights as plain JSON
+    loaded = LeanModel.from_bytes(body)
+    assert loaded.to_bytes() == body
+    spec = loaded.to_dict()
+    assert spec["kind"] == "stack" and spec["members"] == list(
+        result.candidates["stack"].model.members  # type: ignore[union-attr]
+    )
+    assert all(w >= 0 for w in spec["weights"])
