@@ -115,13 +115,15 @@ def select_champion(
         return max(at, key=lambda c: c.cv_auc)  # first of equals
 
     incumbent = best_at(levels[0])
+    peers = [c for c in singles if c.complexity == levels[0] and c is not incumbent]
+    beside = "".join(f"; {c.name} as simple, CV AUC {c.cv_auc:.4f}" for c in peers)
     steps.append(
         {
             "step": "start",
             "candidate": incumbent.name,
             "chosen": True,
             "reason": f"start from {incumbent.name}: the simplest candidate (complexity "
-            f"{incumbent.complexity}), CV AUC {incumbent.cv_auc:.4f}",
+            f"{incumbent.complexity}), CV AUC {incumbent.cv_auc:.4f}{beside}",
         }
     )
     for level in levels[1:]:
