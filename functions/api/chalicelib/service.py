@@ -177,22 +177,23 @@ class RiskService:
         """
         parsed = self.requests.parse_predict(read_json_object(raw_body))
         loaded = self.loader.get()
+        policy = self.policy  # read once: a promotion landing mid-request changes nothing
         now = datetime.now(UTC)
         if isinstance(parsed, self.requests.new_applicant):  # else checked in the one read
             self._refuse_erased(self._customer_named(parsed))
         application, customer_key, application_id = self._application(parsed, now, request_id)
         features = build_feature_row(self.contract, application)
         row = dict(features)
-        ead = self.policy.ead_feature
+        ead = policy.ead_feature
         if ead and ead not in row:
             row[ead] = application.get(ead)
-        decision = decide_rows(loaded, [row], self.contract, self.policy)[0]
+        decision = decide_rows(loaded, [row], self.contract, policy)[0]
         decision["reason_codes"] = self._check_training_range(loaded, row, decision)
         if decision["decision"] != "approve" and self.contract.actionable:
             decision["counterfactuals"] = find_counterfactuals(
                 application,
                 self.contract,
-                lambda changes: self._decide_variants(loaded, application, changes),
+                lambda changes: self._decide_variants(loaded, policy, application, changes),
             )
         result = {
             "request_id": request_id,
@@ -213,7 +214,7 @@ class RiskService:
             model_version=loaded.version.version,
             artifact_sha256=loaded.version.artifact_sha256,
         )
-        shadow = self._shadow(loaded, row, result, request_id, now)
+        shadow = self._shadow(loaded, policy, row, result, request_id, now)
         with self.runtime.engine.begin() as conn:
             audited = self.audit.append(conn, record, at=now)
             if customer_key is not None:
@@ -230,6 +231,7 @@ class RiskService:
     def _decide_variants(
         self,
         loaded: LoadedModel,
+        policy: DecisionPolicy,
         application: Mapping[str, Any],
         changes: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
@@ -238,7 +240,7 @@ class RiskService:
         decision to review): PD, score, grade and decision, without the reasons a
         counterfactual search does not show."""
         rows = build_feature_variants(self.contract, application, changes)
-        return decide_without_reasons(loaded, rows, self.policy)
+        return decide_without_reasons(loaded, rows, policy)
 
     def _check_training_range(
         self, loaded: LoadedModel, row: dict[str, Any], decision: dict[str, Any]
@@ -329,6 +331,7 @@ class RiskService:
     def _shadow(
         self,
         loaded: LoadedModel,
+        policy: DecisionPolicy,
         row: Mapping[str, Any],
         result: Mapping[str, Any],
         request_id: str,
@@ -339,9 +342,7 @@ class RiskService:
         challenger = self.runtime.challenger_loader.get(loaded)
         if challenger is None:
             return None
-        return shadow_row(
-            challenger, row, result, self.policy, request_id=request_id, scored_at=now
-        )
+        return shadow_row(challenger, row, result, policy, request_id=request_id, scored_at=now)
 
     @staticmethod
     def _score_row(result: dict[str, Any], customer_key: str, now: datetime) -> dict[str, Any]:
