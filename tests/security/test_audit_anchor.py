@@ -261,7 +261,7 @@ def test_a_database_built_before_signed_rows_gains_them(database_url: str) -> No
         conn.execute(text("ALTER TABLE audit.decisions DROP COLUMN row_mac"))
 
     # WHEN it is migrated to the head revision
-    assert migrations.migrate(engine) == [4, 5, 6, 7, 8]
+    assert migrations.migrate(engine) == list(range(4, int(migrations.HEAD_REVISION) + 1))
 
     # THEN the columns are there, and an append signs its row
     columns = {c["name"] for c in inspect(engine).get_columns("decisions", schema="audit")}

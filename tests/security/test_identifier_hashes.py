@@ -41,6 +41,9 @@ UNKEYED_ALLOWED = {
     ),
     ("credit_risk/governance/audit.py", "sha256_text"): "an audit row (the chain's hash)",
     ("deploy_check.py", "ensure_sam"): "a requirements file",
+    ("credit_risk/decisions/policy_store.py", "policy_sha256"): (
+        "a decision policy's canonical JSON (its version's content hash)"
+    ),
 }
 # Helpers that hash unkeyed, and the only functions allowed to call them.
 WRAPPERS = {
@@ -50,6 +53,7 @@ WRAPPERS = {
         ("credit_risk/models/registry.py", "load_artifact"),
         ("credit_risk/models/training/orchestration.py", "_write_candidate"),
         ("credit_risk/models/training/orchestration.py", "_load_run_artifact"),
+        ("credit_risk/models/training/orchestration.py", "_stack_from_runs"),
     },
 }
 DIGESTS = {"sha256", "sha1", "md5", "sha512", "sha384", "sha224", "blake2b", "blake2s", "new"}
