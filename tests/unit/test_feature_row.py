@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from credit_risk.contract import Contract, load_contract
 from credit_risk.contract.expressions import compile_expression
-from credit_risk.data.features import build_feature_row, build_feature_variants, build_features
+from credit_risk.data.features import (
+    build_feature_row,
+    build_feature_variant_columns,
+    build_feature_variants,
+    build_features,
+)
 from credit_risk.data.generator import generate
 from credit_risk.errors import ContractError
 
@@ -207,3 +212,42 @@ def test_variants_equal_whole_rows_with_the_changes_applied() -> None:
         # THEN each equals the whole build of the changed application, key for key
         for change, variant in zip(changes, variants, strict=True):
             assert variant == build_feature_row(contract, {**record, **change}), change
+
+
+def test_variant_columns_equal_the_variant_rows_bit_for_bit() -> None:
+    # GIVEN applications with gaps and a ladder of changes to the loan's terms, as the
+    # counterfactual search builds them (one term, then both)
+    contract = load_contract()
+    frame = generate(150, seed=9).applications
+    frame.loc[frame.index[::5], "annual_income"] = None
+    changes = [{"loan_amount": 500 + 750 * i} for i in range(20)]
+    changes += [{"loan_term_months": t} for t in (12, 24, 60, 84)]
+    changes += [{"loan_amount": 2_000, "loan_term_months": 48}, {"loan_amount": None}, {}]
+    for record in frame.to_dict("records"):
+        # WHEN they are built column-wise, all changes at once
+        columns = build_feature_variant_columns(contract, record, changes)
+        rows = build_feature_variants(contract, record, changes)
+        # THEN every value equals the row-wise build's (NaN where the row has None)
+        for name in contract.numeric_features:
+            expected = [math.nan if r[name] is None else r[name] for r in rows]
+            got = columns[name]
+            assert all(
+                (math.isnan(a) and math.isnan(b)) or a == b
+                for a, b in zip(got.tolist(), expected, strict=True)
+            ), name
+        for name in contract.categorical_features:
+            assert columns[name] == [r[name] for r in rows]
+
+
+def test_an_expression_over_arrays_equals_it_row_by_row() -> None:
+    # GIVEN expressions with every operator, over values with zeros, negatives and NaN
+    a = [0.0, 1.5, -2.0, 3.0, math.nan, 7.25, 0.0]
+    b = [0.0, 0.0, 4.0, -0.5, 2.0, 3.0, -1.0]
+    for text in ("a / b", "a ** b", "a // b", "a % b", "-a + b * 2 - +b", "(a + 1) ** -b / 12"):
+        expression = compile_expression(text)
+        # WHEN evaluated over the columns at once
+        over = expression.over_arrays({"a": np.array(a), "b": np.array(b)}, len(a))
+        # THEN each value is the one-row value, bit for bit (NaN where it is NaN)
+        for i in range(len(a)):
+            one = expression({"a": a[i], "b": b[i]})
+            assert (math.isnan(one) and math.isnan(over[i])) or one == over[i], (text, i)

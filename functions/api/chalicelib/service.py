@@ -32,7 +32,7 @@ from chalicelib.requests import (
 from chalicelib.store import CustomerStore, PersonalDataStore
 from credit_risk.adapters.observability import metrics
 from credit_risk.contract import Contract
-from credit_risk.data.features import build_feature_row, build_feature_variants
+from credit_risk.data.features import build_feature_row, build_feature_variant_columns
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
 from credit_risk.decisions.counterfactuals import find_counterfactuals
@@ -40,8 +40,8 @@ from credit_risk.decisions.policy import DecisionPolicy
 from credit_risk.decisions.scoring import (
     OUT_OF_RANGE_CODE,
     LoadedModel,
+    decide_columns_without_reasons,
     decide_rows,
-    decide_without_reasons,
     outside_training_range,
 )
 from credit_risk.decisions.serving import ChampionLoader
@@ -239,8 +239,8 @@ class RiskService:
         decides it (features, the model, the policy, the training-range check sending a
         decision to review): PD, score, grade and decision, without the reasons a
         counterfactual search does not show."""
-        rows = build_feature_variants(self.contract, application, changes)
-        return decide_without_reasons(loaded, rows, policy)
+        columns = build_feature_variant_columns(self.contract, application, changes)
+        return decide_columns_without_reasons(loaded, columns, len(changes), policy)
 
     def _check_training_range(
         self, loaded: LoadedModel, row: dict[str, Any], decision: dict[str, Any]

@@ -20,6 +20,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -66,17 +67,45 @@ _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
 }
 
 
+ArrayEnvironment = Mapping[str, "np.ndarray | float"]
+_ArrayNode = Callable[[ArrayEnvironment], "np.ndarray | float"]
+
+# The same operators over float64 arrays (numpy's rules, which the scalar ones follow).
+_ARRAY_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.divide,
+    ast.Pow: np.power,
+    ast.FloorDiv: np.floor_divide,
+    ast.Mod: np.remainder,
+}
+_ARRAY_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: np.negative,
+    ast.UAdd: np.positive,
+}
+
+
 @dataclass(frozen=True)
 class Expression:
-    """A compiled expression: call it with a mapping of column name to float."""
+    """A compiled expression: call it with a mapping of column name to float, or
+    :meth:`over_arrays` with one of column name to float64 array (or float)."""
 
     text: str
     names: frozenset[str]
     _evaluate: _Node
+    _evaluate_arrays: _ArrayNode
 
     def __call__(self, env: Environment) -> float:
         """The value for one row; a name missing from ``env`` is ``nan``."""
         return self._evaluate(env)
+
+    def over_arrays(self, env: ArrayEnvironment, n: int) -> np.ndarray:
+        """The values for ``n`` rows given column-wise (a float stands for a column of
+        that value; a missing name is ``nan``), each equal to the one-row value."""
+        with np.errstate(all="ignore"):
+            values = self._evaluate_arrays(env)
+        return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)).copy()
 
 
 def _refuse(expr: str, node: ast.AST) -> ContractError:
@@ -111,6 +140,25 @@ def _compile_node(node: ast.AST, expr: str, names: set[str]) -> _Node:
     raise _refuse(expr, node)
 
 
+def _compile_array_node(node: ast.AST) -> _ArrayNode:
+    """:func:`_compile_node` over arrays (the node was checked when that compiled it)."""
+    if isinstance(node, ast.Constant):
+        assert isinstance(node.value, int | float)
+        number = float(node.value)
+        return lambda env: number
+    if isinstance(node, ast.Name):
+        name = node.id
+        return lambda env: env.get(name, _NAN)
+    if isinstance(node, ast.UnaryOp):
+        unary = _ARRAY_UNARY[type(node.op)]
+        operand = _compile_array_node(node.operand)
+        return lambda env: unary(operand(env))
+    assert isinstance(node, ast.BinOp)
+    binary = _ARRAY_BINARY[type(node.op)]
+    left, right = _compile_array_node(node.left), _compile_array_node(node.right)
+    return lambda env: binary(np.asarray(left(env), np.float64), right(env))
+
+
 @lru_cache(maxsize=256)
 def compile_expression(expr: str) -> Expression:
     """Compile ``expr`` once; :class:`ContractError` when it is not plain arithmetic."""
@@ -122,4 +170,4 @@ def compile_expression(expr: str) -> Expression:
         raise ContractError(f"expression '{expr}' is not valid: {exc.msg}") from exc
     names: set[str] = set()
     evaluate = _compile_node(tree.body, expr, names)
-    return Expression(expr, frozenset(names), evaluate)
+    return Expression(expr, frozenset(names), evaluate, _compile_array_node(tree.body))

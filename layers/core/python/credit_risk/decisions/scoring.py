@@ -72,9 +72,21 @@ def any_outside_training_range(model: LeanModel, rows: Sequence[Mapping[str, Any
     """Per row, whether :func:`outside_training_range` would name a feature: the same
     bounds and the same rules (missing values and booleans are not checked), for many
     rows at once."""
+    columns = {
+        name: np.array([_checked_number(row.get(name)) for row in rows], dtype=np.float64)
+        for name in model.numeric
+    }
+    return columns_outside_training_range(model, columns, len(rows))
+
+
+def columns_outside_training_range(
+    model: LeanModel, columns: Mapping[str, np.ndarray], n: int
+) -> np.ndarray:
+    """:func:`any_outside_training_range` for numeric features given as float64 columns
+    (NaN for missing values, which are not flagged)."""
     ranges = model.metadata.get("feature_ranges")
-    flagged = np.zeros(len(rows), dtype=bool)
-    if not isinstance(ranges, Mapping) or not rows:
+    flagged = np.zeros(n, dtype=bool)
+    if not isinstance(ranges, Mapping) or not n:
         return flagged
     for name in model.numeric:
         bounds = ranges.get(name)
@@ -82,7 +94,9 @@ def any_outside_training_range(model: LeanModel, rows: Sequence[Mapping[str, Any
             low, high = float(bounds["min"]), float(bounds["max"])  # type: ignore[index]
         except (KeyError, TypeError, ValueError):
             continue
-        values = np.array([_checked_number(row.get(name)) for row in rows], dtype=np.float64)
+        values = columns.get(name)
+        if values is None:
+            continue
         with np.errstate(invalid="ignore"):
             flagged |= (values < low) | (values > high)  # NaN compares false: not flagged
     return flagged
@@ -127,19 +141,35 @@ def decide_without_reasons(
     (the same margins, calibration and policy), without the contributions and reasons a
     search over many variants of one application does not need. A row with an input
     outside the model's training range goes to review, as a real request does."""
+    columns = {f: [row.get(f) for row in rows] for f in loaded.model.features}
+    return decide_columns_without_reasons(loaded, columns, len(rows), policy)
+
+
+def decide_columns_without_reasons(
+    loaded: LoadedModel, columns: Mapping[str, Any], n: int, policy: DecisionPolicy
+) -> list[dict[str, Any]]:
+    """:func:`decide_without_reasons` for ``n`` feature rows given column-wise (numeric
+    features as float64 arrays or lists with None, categorical ones as lists)."""
     model = loaded.model
-    pds = model.calibration(model.margin_of(model.encode(rows)))
-    outside = any_outside_training_range(model, rows)
+    design = model.encode_columns(columns, n_rows=n)
+    pds = model.calibration(model.margin_of(design))
+    numeric = {
+        name: np.array([_checked_number(v) for v in values], dtype=np.float64)
+        if not isinstance(values, np.ndarray)
+        else values.astype(np.float64, copy=False)
+        for name in model.numeric
+        if (values := columns.get(name)) is not None
+    }
+    outside = columns_outside_training_range(model, numeric, n)
     out = []
     for pd, beyond in zip(pds.tolist(), outside.tolist(), strict=True):
         value = float(pd)
-        decision = "review" if beyond else decide(value, policy)
         out.append(
             {
                 "probability_of_default": value,
                 "score": score_points(value, policy),
                 "grade": risk_grade(value, policy),
-                "decision": decision,
+                "decision": "review" if beyond else decide(value, policy),
             }
         )
     return out
