@@ -40,7 +40,7 @@ from credit_risk.errors import (
 )
 from credit_risk.models.card import render_model_card
 from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
-from credit_risk.models.lean import LeanModel, shares_encoding
+from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.shadow_gate import ShadowRequirement, shadow_refusal
 from credit_risk.models.training.candidate import FittedCandidate
@@ -704,9 +704,7 @@ def _stack_from_runs(
         if name not in runs or "oof_uri" not in runs[name][0]:
             continue
         lean = LeanModel.from_bytes(runs[name][1], threads=config.threads or 0)
-        if members and not shares_encoding(next(iter(members.values())), lean):
-            logger.info(f"[{STACK_NAME}] leaves out {name}: it encodes rows differently")
-            continue
+        # Any kind of member: each encodes rows itself when they do not share one design.
         bucket, key = parse_s3_uri(runs[name][0]["oof_uri"])
         members[name], oof[name] = lean, np.load(io.BytesIO(store.get(bucket, key)))
     if len(members) < 2:

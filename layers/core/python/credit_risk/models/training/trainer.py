@@ -53,7 +53,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
-from credit_risk.models.lean import LeanModel, shares_encoding
+from credit_risk.models.lean import LeanModel
 from credit_risk.models.training import metrics as m
 from credit_risk.models.training.calibration import choose_calibration, fit_calibration
 from credit_risk.models.training.candidate import FittedCandidate
@@ -321,10 +321,8 @@ def _train_stack(
             continue
         if not isinstance(candidate.model, CalibratedModel):
             continue
+        # Any kind of member: each encodes rows itself when they do not share one design.
         lean = to_lean(candidate.model, contract, threads=cfg.threads or 0)
-        if leans and not shares_encoding(next(iter(leans.values())), lean):
-            say(f"[{STACK_NAME}] leaves out {name}: its serving model encodes rows differently")
-            continue
         members[name], leans[name], oof[name] = candidate.model, lean, candidate.oof_margins
     if len(members) < 2:
         say(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
