@@ -280,7 +280,7 @@ def train_candidates(
     for line in selection.lines():
         say(f"selection: {line}")
     best = selection.champion
-    _paired_tests(fitted, best, X_ho, y_ho, say)
+    _paired_tests(fitted, best, X_ho, y_ho, say, alpha=selection.alpha)
     fitted[best].metrics["selection"] = selection.to_dict()
     seconds = time.perf_counter() - started
     low, high = fitted[best].metrics["auc_ci95"]
@@ -374,19 +374,22 @@ def _paired_tests(
     X_ho: pd.DataFrame,
     y_ho: np.ndarray,
     say: Callable[[str], None],
+    *,
+    alpha: float,
 ) -> None:
     """DeLong's paired test of the best candidate's holdout AUC against each other's, on
-    the same rows, kept in the best's metrics (``paired_tests``) and said."""
+    the same rows, kept in the best's metrics (``paired_tests``) and said, significant at
+    the configured ``selection.alpha``."""
     scores = {n: c.model.predict_proba(X_ho)[:, 1] for n, c in fitted.items()}
     tests = {}
     for name in fitted:
         if name == best:
             continue
         tests[name] = m.paired_auc_test(y_ho, scores[best], scores[name])
-        verdict = "significant" if tests[name]["p_value"] < 0.05 else "not significant"
+        verdict = "significant" if tests[name]["p_value"] < alpha else "not significant"
         say(
             f"{best} vs {name}: holdout AUC {tests[name]['difference']:+.4f}, DeLong "
-            f"p = {tests[name]['p_value']:.3f} ({verdict} at 5%)"
+            f"p = {tests[name]['p_value']:.3f} ({verdict} at {alpha * 100:g}%)"
         )
     fitted[best].metrics["paired_tests"] = tests
 
