@@ -511,7 +511,7 @@ def _problem(
     cv: tuple[int, int] | None,
 ) -> _Problem:
     spec = cfg.candidate(name)
-    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+    folds, repeats = cv if cv is not None else cfg.cv.resolve(len(X))
     if folds < 2 or repeats < 1:
         raise ValidationError(f"cv must be (folds >= 2, repeats >= 1), got {cv}")
     X_tr, y_tr = X.iloc[split.train].reset_index(drop=True), y[split.train]
@@ -894,17 +894,25 @@ class SearchItem:
         return f"{self.candidate}/{self.stage}-{self.trial:03d}-{self.fold:02d}"
 
 
-def _fold_count(cfg: TrainingConfig, cv: tuple[int, int] | None) -> int:
-    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+def _fold_count(cfg: TrainingConfig, cv: tuple[int, int] | None, rows: int | None) -> int:
+    try:
+        folds, repeats = cv if cv is not None else cfg.cv.resolve(rows)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
     return folds * repeats
 
 
 def grid_items(
-    names: Sequence[str], *, config: ConfigSource = None, cv: tuple[int, int] | None = None
+    names: Sequence[str],
+    *,
+    config: ConfigSource = None,
+    cv: tuple[int, int] | None = None,
+    rows: int | None = None,
 ) -> list[SearchItem]:
-    """Stage "grid": every parameter combination of every candidate, on every fold."""
+    """Stage "grid": every parameter combination of every candidate, on every fold
+    (``rows``: the data set's rows, which ``repeats: auto`` sizes the folds by)."""
     cfg = load_training_config(config)
-    n = _fold_count(cfg, cv)
+    n = _fold_count(cfg, cv, rows)
     return [
         SearchItem(name, "grid", t, params, cfg.candidate(name).imbalance[0], k)
         for name in names
@@ -923,11 +931,12 @@ def imbalance_items(
     *,
     config: ConfigSource = None,
     cv: tuple[int, int] | None = None,
+    rows: int | None = None,
 ) -> list[SearchItem]:
     """Stage "imbalance": each candidate's best grid configuration (by mean fold AUC,
     first of equals) with each of its other imbalance options, on every fold."""
     cfg = load_training_config(config)
-    n = _fold_count(cfg, cv)
+    n = _fold_count(cfg, cv, rows)
     items = []
     for name in names:
         spec = cfg.candidate(name)
