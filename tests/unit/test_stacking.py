@@ -142,6 +142,7 @@ def test_the_api_path_gives_the_full_models_pd_and_reasons(
     assert isinstance(stack.model, StackedModel)
     lean = LeanModel.from_bytes(to_lean(stack, contract, check=book.head(200)).to_bytes())
     assert isinstance(lean, StackedLeanModel) and lean.kind == "stack"
+    assert lean.shared_design  # linear and tree members: one encoding, the fast path
     policy = load_decision_policy(contract=contract)
     X = book[contract.features]
     rows = X.astype(object).where(X.notna(), None).to_dict("records")
