@@ -101,13 +101,13 @@ def _size(rows: int, concurrency: list[int]) -> dict[str, Any]:
 
     stages: dict[str, list[dict[str, Any]]] = {}
     grid = []
-    for item in grid_items(names):
+    for item in grid_items(names, rows=len(X)):
         result, seconds, peak = _timed(lambda i=item: cross_validate_item(contract, X, y, dates, i))
         grid.append((item, result))
         stages.setdefault("grid", []).append({"item": item.name, "s": seconds, "mb": peak})
     print(f"  {rows:,} rows: {len(grid)} grid items", flush=True)
     options = []
-    for item in imbalance_items(names, grid):
+    for item in imbalance_items(names, grid, rows=len(X)):
         result, seconds, peak = _timed(lambda i=item: cross_validate_item(contract, X, y, dates, i))
         options.append((item, result))
         stages.setdefault("imbalance", []).append({"item": item.name, "s": seconds, "mb": peak})

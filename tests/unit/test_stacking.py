@@ -142,6 +142,7 @@ def test_the_api_path_gives_the_full_models_pd_and_reasons(
     assert isinstance(stack.model, StackedModel)
     lean = LeanModel.from_bytes(to_lean(stack, contract, check=book.head(200)).to_bytes())
     assert isinstance(lean, StackedLeanModel) and lean.kind == "stack"
+    assert lean.shared_design  # linear and tree members: one encoding, the fast path
     policy = load_decision_policy(contract=contract)
     X = book[contract.features]
     rows = X.astype(object).where(X.notna(), None).to_dict("records")
@@ -213,3 +214,112 @@ def test_the_stack_artifact_round_trips_to_the_same_bytes(
         result.candidates["stack"].model.members  # type: ignore[union-attr]
     )
     assert all(w >= 0 for w in spec["weights"])
+
+
+# --- a stack with a scorecard member: each member encodes rows itself ------------------
+
+SCORECARD = {
+    "estimator": "scorecard",
+    "params": {
+        "max_n_prebins": 10, "min_prebin_size": 0.05, "max_n_bins": 5, "C": 1.0,
+        "max_iter": 1000, "base_score": 600, "base_odds": 50, "pdo": 20,
+    },
+    "imbalance": ["none"],
+    "calibration": "sigmoid",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def with_scorecard(contract: Contract) -> tuple[TrainingResult, pd.DataFrame]:
+    """Training with a scorecard among the candidates and a stack of them all, and the
+    training part's feature rows."""
+    config = yaml.safe_load(FAST_MODELS.read_text())
+    config["stack"] = {"complexity": 4}
+    config["candidates"]["scorecard"] = SCORECARD
+    data = generate(3000, seed=5, as_of="2025-01-01")
+    X = build_features(contract, data.applications)
+    trained = train_candidates(
+        contract,
+        X,
+        data.outcomes["defaulted"].to_numpy(),
+        data.applications["application_date"],
+        config=config,
+        seed=5,
+    )
+    return trained, X.iloc[trained.split.train]
+
+
+def _scorecard_contributions(
+    member: CalibratedModel, X: pd.DataFrame, X_train: pd.DataFrame
+) -> pd.DataFrame:
+    """A scorecard's per-feature contributions to its raw margin, from its pipeline: the
+    regression coefficient times the bin's WoE, less the least any training row had."""
+    woe_train = member.pipeline.named_steps["prepare"].transform(X_train)
+    woe = member.pipeline.named_steps["prepare"].transform(X)
+    coef = member.pipeline.named_steps["model"].coef_[0]
+    reference = (woe_train * coef).min(axis=0)
+    names = member.pipeline.named_steps["prepare"].features
+    return pd.DataFrame(woe * coef - reference, columns=names)
+
+
+def test_a_stack_with_a_scorecard_serves_the_full_models_pd_and_reasons(
+    with_scorecard: tuple[TrainingResult, pd.DataFrame], contract: Contract, book: pd.DataFrame
+) -> None:
+    # GIVEN a stack that takes in the scorecard, served from its bytes
+    trained, X_train = with_scorecard
+    stack = trained.candidates["stack"]
+    assert isinstance(stack.model, StackedModel)
+    assert list(stack.model.members) == [
+        "logistic_regression", "random_forest", "xgboost", "scorecard",
+    ]  # fmt: skip
+    assert stack.model.weights[3] > 0
+    lean = LeanModel.from_bytes(to_lean(stack, contract, check=book.head(200)).to_bytes())
+    assert isinstance(lean, StackedLeanModel) and not lean.shared_design
+    policy = load_decision_policy(contract=contract)
+    X = book[contract.features]
+    rows = X.astype(object).where(X.notna(), None).to_dict("records")
+
+    # WHEN the API path decides each of thousands of unseen loans
+    decided = decide_rows(_loaded(lean), rows, contract, policy)
+
+    # THEN the PDs are the full model's, and the contributions and reasons are the
+    # members' own (from their pipelines: the scorecard's WoE terms too), weighted
+    full_pd = stack.model.predict_proba(X)[:, 1]
+    got_pd = np.array([d["probability_of_default"] for d in decided])
+    assert np.max(np.abs(got_pd - full_pd)) < 1e-9
+    parts = []
+    for (name, member), w in zip(stack.model.members.items(), stack.model.weights, strict=True):
+        own = (
+            _scorecard_contributions(member, X, X_train[contract.features])
+            if name == "scorecard"
+            else _member_contributions(member, X)
+        )
+        parts.append(w * own[contract.features].to_numpy())
+    weighted = np.sum(parts, axis=0)
+    _, contributions, _ = lean.contributions_of(lean.encode(rows))
+    assert np.max(np.abs(contributions - weighted)) < 1e-6
+    for i in range(len(rows)):
+        want = make_decision(
+            float(full_pd[i]),
+            dict(zip(contract.features, weighted[i].tolist(), strict=True)),
+            None,
+            contract,
+            policy,
+        ).to_dict()
+        assert [r["feature"] for r in decided[i]["reasons"]] == [
+            r["feature"] for r in want["reasons"]
+        ]
+    assert sum(bool(d["reasons"]) for d in decided) > BOOK_ROWS // 2
+
+    # AND a chunk decided in columns gives every loan the PD and reasons it got alone
+    head = book.head(500)
+    chunk = ColumnarScorer(_loaded(lean), contract, policy).decide(pa.Table.from_pandas(head))
+    scored = chunk.scored.to_pylist()
+    alone = [decide_rows(_loaded(lean), [row], contract, policy)[0] for row in rows[:500]]
+    assert len(scored) == len(alone) == 500
+    for got, want_one in zip(scored, alone, strict=True):
+        assert got["probability_of_default"] == want_one["probability_of_default"]
+        assert json.loads(got["reasons"]) == want_one["reasons"]
+
+    # AND its bytes round-trip unchanged
+    assert LeanModel.from_bytes(lean.to_bytes()).to_bytes() == lean.to_bytes()

@@ -83,8 +83,8 @@ def test_the_fanned_out_search_fits_the_same_model_as_one_process(name: str) -> 
 
 
 def test_the_stack_from_fanned_out_candidates_is_the_one_process_stack() -> None:
-    # GIVEN two candidates searched item by item, as the state machine runs them, and the
-    # same configuration with a stack trained in one process
+    # GIVEN the candidates (a scorecard among them) searched item by item, as the state
+    # machine runs them, and the same configuration with a stack trained in one process
     config = {**SEARCHED, "stack": {"complexity": 4}}
     contract = load_contract()
     data = generate(1500, seed=9)
@@ -92,7 +92,7 @@ def test_the_stack_from_fanned_out_candidates_is_the_one_process_stack() -> None
     y, dates = data.outcomes["defaulted"], data.applications["application_date"]
     single = train_candidates(contract, X, y, dates, config=config)
     leans, oof = {}, {}
-    for name in ("logistic_regression", "xgboost"):
+    for name in ("logistic_regression", "xgboost", "scorecard"):
         grid = [
             (i, cross_validate_item(contract, X, y, dates, i, config=config))
             for i in grid_items([name], config=config)
@@ -124,8 +124,9 @@ def test_the_stack_from_fanned_out_candidates_is_the_one_process_stack() -> None
         seed=42,
     )
 
-    # THEN it is the same stack: weights, metrics and PDs
+    # THEN it is the same stack, scorecard included: weights, metrics and PDs
     stack = single.candidates["stack"]
+    assert stack.params["members"] == ["logistic_regression", "xgboost", "scorecard"]
     assert params == stack.params
     assert metrics == stack.metrics
     columns = {f: X[f].to_numpy() for f in lean.features}

@@ -143,8 +143,9 @@ class ColumnarScorer:
     def encode(self, columns: Mapping[str, Column], n_rows: int) -> np.ndarray:
         """The design matrix of :meth:`LeanModel.encode` for features given as columns."""
         model = self.loaded.model
-        if model.points_table is not None:
-            # A scorecard's design is its bins: the lean model bins the same values.
+        if model.encodes_itself:
+            # A scorecard's design is its bins, a stack of such members' their designs side
+            # by side: the lean model encodes the same values.
             binned = {
                 f: _floats(columns.get(f), n_rows)
                 if f in self._numeric

@@ -208,6 +208,13 @@ class LeanModel:
     # --- shape -----------------------------------------------------------------------
 
     @property
+    def encodes_itself(self) -> bool:
+        """Whether its design is not the common one-hot encoding of medians, indicators and
+        categories (a scorecard's bins; a stack whose members encode rows differently):
+        column-wise scoring then hands the values to :meth:`encode_columns`."""
+        return self.points_table is not None
+
+    @property
     def features(self) -> list[str]:
         """Input features in model order: numeric, then categorical."""
         return self.numeric + self.categorical
@@ -474,13 +481,23 @@ def _as_float(name: str, values: Sequence[Any] | np.ndarray | None, n: int) -> n
 # ``1 / (1 + exp(-(margin + intercept)))``. Because the combination is linear, its reasons
 # are exact: each feature's contribution is the weighted sum of the members' exact
 # contributions (coefficient times distance from the mean for a linear member, TreeSHAP for
-# a tree member), and ``base + sum(contributions) == margin`` as for any lean model.
+# a tree member, log-odds lost against the best bin for a scorecard), and ``base +
+# sum(contributions) == margin`` as for any lean model. Every kind's contributions are per
+# contract feature in log-odds units, so the weighted sum is per feature too.
 #
-# Every member was fitted on the same training rows through the same ``prepare`` step, so
-# they share one encoding (medians, missing-value indicators, one-hot categories); only a
-# linear member standardises the dense columns, and it does so itself here. The stack
-# therefore encodes a row once, exactly as :class:`~credit_risk.models.lean.LeanModel` does,
-# and every scoring path (one row, a batch, columnar chunks) works on it unchanged.
+# A scorecard member's lean margin is its *calibrated* log-odds (the sigmoid calibration
+# ``a * raw + b`` is folded into its points; its metadata ``folded_calibration`` keeps
+# ``a`` and ``b``), so the stack takes its raw margin as ``(margin - b) / a`` and its
+# contributions divided by ``a``: the same numbers the full model's pipeline gives.
+#
+# Encoding. When every member is a linear or tree model fitted through the same ``prepare``
+# step they share one encoding (medians, missing-value indicators, one-hot categories; only
+# a linear member standardises the dense columns, and it does so itself here): the stack
+# then encodes a row once, exactly as :class:`~credit_risk.models.lean.LeanModel` does (the
+# shared-design fast path). Otherwise (a scorecard member, or members fitted with different
+# encodings) each member encodes the row itself: the stack's design is its members'
+# designs side by side, and column-wise scoring hands the values to
+# :meth:`StackedLeanModel.encode_columns` (``encodes_itself``).
 #
 # Bytes: a zip with ``model.json`` (the encoding, weights, member names, calibration) and
 # ``member-00.bin``, ``member-01.bin``, … (each member's own lean bytes). numpy only.
@@ -499,18 +516,35 @@ def shares_encoding(a: LeanModel, b: LeanModel) -> bool:
     )
 
 
+def _share_one_design(members: Sequence[LeanModel]) -> bool:
+    """Whether all ``members`` are linear or tree models with the first one's encoding."""
+    first = members[0]
+    return first.kind in ("linear", "xgboost") and all(shares_encoding(first, m) for m in members)
+
+
+def raw_margin_map(member: LeanModel) -> tuple[float, float]:
+    """``(a, b)`` with the member's lean margin ``a * raw + b`` (its raw margin is what the
+    stack weighs): ``(1, 0)`` but for a scorecard, whose calibration is in its points."""
+    if member.kind != "scorecard":
+        return 1.0, 0.0
+    folded = member.metadata.get("folded_calibration")
+    if not isinstance(folded, Mapping) or not float(folded.get("a", 0.0)) > 0:
+        raise ValueError("a scorecard stack member needs its folded calibration (a > 0, b)")
+    return float(folded["a"]), float(folded["b"])
+
+
 @dataclass
 class StackedLeanModel(LeanModel):
     """Members' lean models combined by non-negative weights: the margin is the weighted
-    sum of the members' margins, the PD its sigmoid after the intercept (the calibration),
-    and the reasons the members' exact contributions, weighted (see the notes above)."""
+    sum of the members' raw margins, the PD its sigmoid after the intercept (the
+    calibration), and the reasons the members' exact contributions, weighted (see the notes
+    above)."""
 
     members: list[LeanModel] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     member_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if len(self.members) < 2:
             raise ValueError("a stack needs at least two members")
         if len(self.weights) != len(self.members) or len(self.member_names) != len(self.members):
@@ -519,9 +553,27 @@ class StackedLeanModel(LeanModel):
             raise ValueError("stack weights must be finite and non-negative")
         if self.center is not None:
             raise ValueError("a stack's own encoding is not standardised")
-        for member in self.members:
-            if not shares_encoding(self, member):
-                raise ValueError("every stack member must share the stack's encoding")
+        self._shared = _share_one_design(self.members)
+        if self._shared:
+            super().__post_init__()
+            for member in self.members:
+                if not shares_encoding(self, member):
+                    raise ValueError("every stack member must share the stack's encoding")
+        else:
+            if self.medians or self.indicators or self.categories:
+                raise ValueError("a stack of members that encode rows themselves has no encoding")
+            widths = [m.n_columns for m in self.members]
+            self._member_starts = np.cumsum([0, *widths]).tolist()
+            self._offsets = [self._member_starts[-1]]
+        wanted = set(self.features)
+        self._feature_index = []
+        for name, member in zip(self.member_names, self.members, strict=True):
+            if set(member.features) != wanted or len(member.features) != len(wanted):
+                raise ValueError(f"stack member '{name}' must have the stack's features")
+            self._feature_index.append(
+                np.asarray([self.features.index(f) for f in member.features], dtype=np.intp)
+            )
+        self._raw_maps = [raw_margin_map(m) for m in self.members]
         self._weights = np.asarray(self.weights, dtype=np.float64)
 
     @classmethod
@@ -534,15 +586,17 @@ class StackedLeanModel(LeanModel):
         metadata: dict[str, Any] | None = None,
         threads: int = 1,
     ) -> StackedLeanModel:
-        """The stack of ``members`` (by name) with ``weights`` and ``intercept``."""
+        """The stack of ``members`` (by name) with ``weights`` and ``intercept``; it shares
+        its members' encoding when they have one, else each member encodes rows itself."""
         first = next(iter(members.values()))
+        shared = _share_one_design(list(members.values()))
         return cls(
             kind="stack",
             numeric=list(first.numeric),
-            medians=list(first.medians),
-            indicators=list(first.indicators),
+            medians=list(first.medians) if shared else [],
+            indicators=list(first.indicators) if shared else [],
             categorical=list(first.categorical),
-            categories=[list(c) for c in first.categories],
+            categories=[list(c) for c in first.categories] if shared else [],
             calibration=CalibrationMap("sigmoid", a=1.0, b=float(intercept)),
             metadata=dict(metadata or {}),
             threads=threads,
@@ -551,10 +605,46 @@ class StackedLeanModel(LeanModel):
             member_names=list(members),
         )
 
+    # --- shape and encoding ------------------------------------------------------------
+
+    @property
+    def shared_design(self) -> bool:
+        """Whether every member reads the stack's one design (the fast path)."""
+        return self._shared
+
+    @property
+    def encodes_itself(self) -> bool:
+        """Whether each member encodes rows itself (see the notes above)."""
+        return not self._shared
+
+    @property
+    def column_names(self) -> list[str]:
+        """The shared design's column names, or each member's prefixed by its name."""
+        if self._shared:
+            return super().column_names
+        return [
+            f"{name}/{column}"
+            for name, member in zip(self.member_names, self.members, strict=True)
+            for column in member.column_names
+        ]
+
+    def encode_columns(
+        self, columns: Mapping[str, Sequence[Any] | np.ndarray], *, n_rows: int | None = None
+    ) -> np.ndarray:
+        """The shared design, or the members' own designs side by side."""
+        if self._shared:
+            return super().encode_columns(columns, n_rows=n_rows)
+        n = _column_length(columns, self.features) if n_rows is None else n_rows
+        return np.hstack([m.encode_columns(columns, n_rows=n) for m in self.members])
+
     # --- scoring ---------------------------------------------------------------------
 
-    def _member_design(self, member: LeanModel, design: np.ndarray) -> np.ndarray:
-        """The stack's design as ``member`` encodes it (a linear member standardises)."""
+    def _member_design(self, k: int, design: np.ndarray) -> np.ndarray:
+        """The stack's design as member ``k`` encodes it: its own columns, or the shared
+        design (a linear member standardises it)."""
+        if not self._shared:
+            return design[:, self._member_starts[k] : self._member_starts[k + 1]]
+        member = self.members[k]
         if member.center is None or member.scale is None:
             return design
         width = len(member.center)
@@ -564,20 +654,31 @@ class StackedLeanModel(LeanModel):
 
     def member_margins(self, design: np.ndarray) -> np.ndarray:
         """Each member's raw margin, shaped ``(rows, members)``."""
-        return np.column_stack([m.margin_of(self._member_design(m, design)) for m in self.members])
+        out = []
+        for k, member in enumerate(self.members):
+            a, b = self._raw_maps[k]
+            margin = member.margin_of(self._member_design(k, design))
+            out.append(margin if (a, b) == (1.0, 0.0) else (margin - b) / a)
+        return np.column_stack(out)
 
     def margin_of(self, design: np.ndarray) -> np.ndarray:
-        """The stack's margin: the weighted sum of its members' margins."""
+        """The stack's margin: the weighted sum of its members' raw margins."""
         return np.einsum("ij,j->i", self.member_margins(design), self._weights)
 
     def contributions_of(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Exact per-feature contributions: the members' own, weighted."""
+        """Exact per-feature contributions: the members' own (in raw-margin units, in the
+        stack's feature order), weighted."""
         margins, contributions, base = [], [], 0.0
-        for member, weight in zip(self.members, self._weights, strict=True):
-            m, c, b = member.contributions_of(self._member_design(member, design))
+        for k, (member, weight) in enumerate(zip(self.members, self._weights, strict=True)):
+            a, b = self._raw_maps[k]
+            m, c, member_base = member.contributions_of(self._member_design(k, design))
+            ordered = np.zeros_like(c)
+            ordered[:, self._feature_index[k]] = c
+            if (a, b) != (1.0, 0.0):
+                m, ordered, member_base = (m - b) / a, ordered / a, (member_base - b) / a
             margins.append(m)
-            contributions.append(c)
-            base += float(weight) * b
+            contributions.append(ordered)
+            base += float(weight) * member_base
         combined = np.einsum("ij,j->i", np.column_stack(margins), self._weights)
         by_feature = np.einsum("kij,k->ij", np.stack(contributions), self._weights)
         return combined, by_feature, base

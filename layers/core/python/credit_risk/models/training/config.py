@@ -7,6 +7,7 @@ try other candidates or spaces without touching code.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -58,13 +59,45 @@ class CutoffPolicy(BaseModel):
             raise ValueError("a fixed cutoff needs 'pd'")
 
 
+AUTO_REPEAT_ROWS = 12_500
+"""``repeats: auto`` repeats the folds on data sets with fewer rows than this (training part
+plus holdout: a training part under about 10,000 rows at the default holdout fraction)."""
+AUTO_MIN_FITS = 10
+"""``repeats: auto`` on a small data set: enough repeats for at least this many fold fits."""
+
+
 class CvSettings(BaseModel):
-    """Repeated stratified k-fold settings."""
+    """Repeated stratified k-fold settings.
+
+    ``repeats: auto`` sizes the repeats to the data: on fewer than :data:`AUTO_REPEAT_ROWS`
+    rows, ``ceil(AUTO_MIN_FITS / folds)`` repeats (3 folds: 4 repeats, 12 fits), else 1.
+    On a small data set a 3-fold CV AUC moves by a few hundredths with the split alone,
+    enough to reorder candidates; averaging over repeats shrinks that split noise (by
+    about ``1 / sqrt(repeats)``) at ``repeats`` times the search's fits, which is cheap
+    exactly when the data are small."""
 
     model_config = ConfigDict(extra="forbid")
 
     folds: int = Field(default=3, ge=2)
-    repeats: int = Field(default=1, ge=1)
+    repeats: int | Literal["auto"] = Field(default=1)
+
+    @field_validator("repeats")
+    @classmethod
+    def _positive_repeats(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("repeats must be at least 1, or 'auto'")
+        return value
+
+    def resolve(self, rows: int | None) -> tuple[int, int]:
+        """``(folds, repeats)`` for a data set of ``rows`` rows (training part plus
+        holdout); ``rows`` is needed only when ``repeats`` is ``auto``."""
+        if self.repeats != "auto":
+            return self.folds, int(self.repeats)
+        if rows is None:
+            raise ValueError("cv repeats 'auto' needs the number of training rows")
+        if rows < AUTO_REPEAT_ROWS:
+            return self.folds, max(1, math.ceil(AUTO_MIN_FITS / self.folds))
+        return self.folds, 1
 
 
 DEFAULT_COMPLEXITY: dict[str, int] = {

@@ -124,6 +124,9 @@ def _scorecard_to_lean(
     """A scorecard's lean model: its points table under its configured scaling, the
     calibration folded into the points (so PD = logistic link of points)."""
     table = points_table(model.pipeline, model.calibration)
+    # The sigmoid folded into the points: a stack takes the raw margin back out of it.
+    folded = {"a": float(model.calibration.a), "b": float(model.calibration.b)}
+    meta = {**meta, "folded_calibration": folded}
     return LeanModel(
         kind="scorecard",
         numeric=list(numeric),

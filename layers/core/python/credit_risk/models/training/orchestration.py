@@ -40,7 +40,7 @@ from credit_risk.errors import (
 )
 from credit_risk.models.card import render_model_card
 from credit_risk.models.fairness import fairness_refusals, fairness_report, fairness_verdict
-from credit_risk.models.lean import LeanModel, shares_encoding
+from credit_risk.models.lean import LeanModel
 from credit_risk.models.registry import MODEL_NAME, ModelVersion, Registry, sha256_hex
 from credit_risk.models.shadow_gate import ShadowRequirement, shadow_refusal
 from credit_risk.models.training.candidate import FittedCandidate
@@ -288,10 +288,11 @@ def plan_search(
     """Write the manifest of one search stage's items (candidate x configuration x fold)."""
     run_id, names = snapshot_info["run_id"], list(snapshot_info["candidates"])
     if stage == "grid":
-        items = grid_items(names, config=config_path, cv=cv)
+        items = grid_items(names, config=config_path, cv=cv, rows=int(snapshot_info["rows"]))
     else:
         grid = _stage_results(store, bucket, run_id, "grid")
-        items = imbalance_items(names, grid, config=config_path, cv=cv)
+        rows = int(snapshot_info["rows"])
+        items = imbalance_items(names, grid, config=config_path, cv=cv, rows=rows)
     key = _search_key(run_id, f"{stage}.json")
     base = {"run_id": run_id, "snapshot_uri": snapshot_info["snapshot_uri"]}
     base["step"] = "cross_validate"
@@ -703,10 +704,8 @@ def _stack_from_runs(
     for name in config.stack.members or list(runs):
         if name not in runs or "oof_uri" not in runs[name][0]:
             continue
+        # Any kind of member: each encodes rows itself when they do not share one design.
         lean = LeanModel.from_bytes(runs[name][1], threads=config.threads or 0)
-        if members and not shares_encoding(next(iter(members.values())), lean):
-            logger.info(f"[{STACK_NAME}] leaves out {name}: it encodes rows differently")
-            continue
         bucket, key = parse_s3_uri(runs[name][0]["oof_uri"])
         members[name], oof[name] = lean, np.load(io.BytesIO(store.get(bucket, key)))
     if len(members) < 2:

@@ -220,7 +220,7 @@ def stacked_candidate(
     first_holdout_date: str | None,
     seed: int,
 ) -> tuple[StackFit, StackedLeanModel, dict[str, Any], dict[str, Any]]:
-    """The stacked candidate of ``members`` (lean models sharing one encoding) from their
+    """The stacked candidate of ``members`` (lean models of any kind) from their
     out-of-fold margins ``oof``: its fit, its lean serving model, metrics and params. Both
     training in one process and the state machine's evaluate step make it here."""
     assert cfg.stack is not None

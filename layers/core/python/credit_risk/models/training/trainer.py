@@ -53,7 +53,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from credit_risk.contract import Contract
 from credit_risk.errors import ContractError, InsufficientDataError, ValidationError
-from credit_risk.models.lean import LeanModel, shares_encoding
+from credit_risk.models.lean import LeanModel
 from credit_risk.models.training import metrics as m
 from credit_risk.models.training.calibration import choose_calibration, fit_calibration
 from credit_risk.models.training.candidate import FittedCandidate
@@ -280,7 +280,7 @@ def train_candidates(
     for line in selection.lines():
         say(f"selection: {line}")
     best = selection.champion
-    _paired_tests(fitted, best, X_ho, y_ho, say)
+    _paired_tests(fitted, best, X_ho, y_ho, say, alpha=selection.alpha)
     fitted[best].metrics["selection"] = selection.to_dict()
     seconds = time.perf_counter() - started
     low, high = fitted[best].metrics["auc_ci95"]
@@ -321,10 +321,8 @@ def _train_stack(
             continue
         if not isinstance(candidate.model, CalibratedModel):
             continue
+        # Any kind of member: each encodes rows itself when they do not share one design.
         lean = to_lean(candidate.model, contract, threads=cfg.threads or 0)
-        if leans and not shares_encoding(next(iter(leans.values())), lean):
-            say(f"[{STACK_NAME}] leaves out {name}: its serving model encodes rows differently")
-            continue
         members[name], leans[name], oof[name] = candidate.model, lean, candidate.oof_margins
     if len(members) < 2:
         say(f"[{STACK_NAME}] not trained: fewer than two candidates to stack")
@@ -376,19 +374,22 @@ def _paired_tests(
     X_ho: pd.DataFrame,
     y_ho: np.ndarray,
     say: Callable[[str], None],
+    *,
+    alpha: float,
 ) -> None:
     """DeLong's paired test of the best candidate's holdout AUC against each other's, on
-    the same rows, kept in the best's metrics (``paired_tests``) and said."""
+    the same rows, kept in the best's metrics (``paired_tests``) and said, significant at
+    the configured ``selection.alpha``."""
     scores = {n: c.model.predict_proba(X_ho)[:, 1] for n, c in fitted.items()}
     tests = {}
     for name in fitted:
         if name == best:
             continue
         tests[name] = m.paired_auc_test(y_ho, scores[best], scores[name])
-        verdict = "significant" if tests[name]["p_value"] < 0.05 else "not significant"
+        verdict = "significant" if tests[name]["p_value"] < alpha else "not significant"
         say(
             f"{best} vs {name}: holdout AUC {tests[name]['difference']:+.4f}, DeLong "
-            f"p = {tests[name]['p_value']:.3f} ({verdict} at 5%)"
+            f"p = {tests[name]['p_value']:.3f} ({verdict} at {alpha * 100:g}%)"
         )
     fitted[best].metrics["paired_tests"] = tests
 
@@ -510,7 +511,7 @@ def _problem(
     cv: tuple[int, int] | None,
 ) -> _Problem:
     spec = cfg.candidate(name)
-    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+    folds, repeats = cv if cv is not None else cfg.cv.resolve(len(X))
     if folds < 2 or repeats < 1:
         raise ValidationError(f"cv must be (folds >= 2, repeats >= 1), got {cv}")
     X_tr, y_tr = X.iloc[split.train].reset_index(drop=True), y[split.train]
@@ -893,17 +894,25 @@ class SearchItem:
         return f"{self.candidate}/{self.stage}-{self.trial:03d}-{self.fold:02d}"
 
 
-def _fold_count(cfg: TrainingConfig, cv: tuple[int, int] | None) -> int:
-    folds, repeats = cv if cv is not None else (cfg.cv.folds, cfg.cv.repeats)
+def _fold_count(cfg: TrainingConfig, cv: tuple[int, int] | None, rows: int | None) -> int:
+    try:
+        folds, repeats = cv if cv is not None else cfg.cv.resolve(rows)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
     return folds * repeats
 
 
 def grid_items(
-    names: Sequence[str], *, config: ConfigSource = None, cv: tuple[int, int] | None = None
+    names: Sequence[str],
+    *,
+    config: ConfigSource = None,
+    cv: tuple[int, int] | None = None,
+    rows: int | None = None,
 ) -> list[SearchItem]:
-    """Stage "grid": every parameter combination of every candidate, on every fold."""
+    """Stage "grid": every parameter combination of every candidate, on every fold
+    (``rows``: the data set's rows, which ``repeats: auto`` sizes the folds by)."""
     cfg = load_training_config(config)
-    n = _fold_count(cfg, cv)
+    n = _fold_count(cfg, cv, rows)
     return [
         SearchItem(name, "grid", t, params, cfg.candidate(name).imbalance[0], k)
         for name in names
@@ -922,11 +931,12 @@ def imbalance_items(
     *,
     config: ConfigSource = None,
     cv: tuple[int, int] | None = None,
+    rows: int | None = None,
 ) -> list[SearchItem]:
     """Stage "imbalance": each candidate's best grid configuration (by mean fold AUC,
     first of equals) with each of its other imbalance options, on every fold."""
     cfg = load_training_config(config)
-    n = _fold_count(cfg, cv)
+    n = _fold_count(cfg, cv, rows)
     items = []
     for name in names:
         spec = cfg.candidate(name)
