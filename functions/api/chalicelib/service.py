@@ -62,6 +62,7 @@ from credit_risk.runtime import Runtime, get_runtime
 if TYPE_CHECKING:
     from credit_risk.data.erasure import RawErasure
 
+_INSERT_SHADOW = insert(schema.shadow_scores)  # built once; each request's row bound
 KEPT_REASON = "pseudonymised; retained for credit-decision records"
 WITHOUT_PERSONAL_VALUES = {
     "training snapshots (S3 artifacts)": (
@@ -220,7 +221,7 @@ class RiskService:
             if customer_key is not None:
                 self.store.save_score(conn, self._score_row(result, customer_key, now))
             if shadow is not None:
-                conn.execute(insert(schema.shadow_scores).values(**shadow))
+                conn.execute(_INSERT_SHADOW, shadow)
         self.audit.seal_if_due(audited)
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
         metrics.add_metric(

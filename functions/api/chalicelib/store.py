@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     MetaData,
+    bindparam,
     delete,
     func,
     insert,
@@ -43,6 +44,7 @@ class CustomerStore:
         self.contract = contract
         self.features = schema.features_table(contract, MetaData())
         self.scores = schema.scores
+        self._insert_score = insert(self.scores)  # built once; each row's values bound
         spec = contract.applications
         derived = set(contract.derived)
         # What a new application can be rebuilt from: raw features and the other inputs.
@@ -55,6 +57,18 @@ class CustomerStore:
             .limit(1)
         )
         self.event_field = spec.event_date
+        # The request path's one read, built once (parameters bound per call): a customer's
+        # latest application and, in the same statement, when the customer was erased.
+        erasures = schema.erasures
+        erased_at = (
+            select(erasures.c.erased_at)
+            .where(erasures.c.customer_key == bindparam("customer_key"))
+            .scalar_subquery()
+            .label("_erased_at")
+        )
+        self._select_latest_unless_erased = self._select_latest.add_columns(erased_at).where(
+            self.features.c.customer_key == bindparam("customer_key")
+        )
 
     def latest_application(self, customer_key: str) -> dict[str, Any] | None:
         """The customer's latest application as contract columns (no derived features,
@@ -70,18 +84,12 @@ class CustomerStore:
         """The customer's latest application (as :meth:`latest_application`) and when the
         customer was erased (or None): one statement for a customer on file (the request
         path's one indexed read), a second primary-key read only for one not on file."""
-        t = schema.erasures
-        erased = (
-            select(t.c.erased_at)
-            .where(t.c.customer_key == customer_key)
-            .scalar_subquery()
-            .label("_erased_at")
-        )
-        query = self._select_latest.add_columns(erased).where(
-            self.features.c.customer_key == customer_key
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
+            row = (
+                conn.execute(self._select_latest_unless_erased, {"customer_key": customer_key})
+                .mappings()
+                .first()
+            )
         if row is None:
             return None, self.erased_at(customer_key)
         return self._application_of(row), row["_erased_at"]
@@ -129,7 +137,7 @@ class CustomerStore:
 
     def save_score(self, conn: Connection, record: dict[str, Any]) -> None:
         """Insert one ``ml.scores`` row inside the caller's transaction."""
-        conn.execute(insert(self.scores), record)
+        conn.execute(self._insert_score, record)
 
 
 class PersonalDataStore:

@@ -50,6 +50,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -78,6 +79,8 @@ CHAINS = 32
 """How many chains the trail has: the number of appends that can run at once."""
 _SEQUENCE = "audit.decisions_seq"  # Postgres (revision 0008)
 _table = schema.decisions_audit
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_INSERT = insert(_table)
 _HASHED = (
     "seq",
     "at",
@@ -194,6 +197,18 @@ class AuditTrail:
         self._seal_lock = threading.Lock()
         self._sealed: tuple[int, float] | None = None  # (seq, clock) of this process's last
         self._legacy_head: tuple[int, str] | tuple[()] | None = None
+        # The next sequence number and the chain's head, in one statement built once.
+        in_chain = _table.c.chain_id == bindparam("chain")
+        newest = _table.c.chain_seq.desc()
+        if self._postgres:
+            seq_value: Any = func.nextval(_SEQUENCE)
+        else:  # the write lock is held already: the next number is free
+            seq_value = select(func.coalesce(func.max(_table.c.seq), 0) + 1).scalar_subquery()
+        self._head = select(
+            seq_value,
+            select(_table.c.chain_seq).where(in_chain).order_by(newest).limit(1).scalar_subquery(),
+            select(_table.c.row_hash).where(in_chain).order_by(newest).limit(1).scalar_subquery(),
+        )
 
     def append(
         self, conn: Connection, record: AuditRecord, *, at: datetime | None = None
@@ -206,30 +221,9 @@ class AuditTrail:
         chains go on meanwhile. Once the transaction commits, pass the row to
         :meth:`seal_if_due`.
         """
-        in_chain = _table.c.chain_id == self.chain
-        newest = _table.c.chain_seq.desc()
         if self._postgres:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY + self.chain_index}
-            )
-            seq_value: Any = func.nextval(_SEQUENCE)
-        else:  # the write lock is held already: the next number is free
-            seq_value = select(func.coalesce(func.max(_table.c.seq), 0) + 1).scalar_subquery()
-        head = conn.execute(
-            select(
-                seq_value,
-                select(_table.c.chain_seq)
-                .where(in_chain)
-                .order_by(newest)
-                .limit(1)
-                .scalar_subquery(),
-                select(_table.c.row_hash)
-                .where(in_chain)
-                .order_by(newest)
-                .limit(1)
-                .scalar_subquery(),
-            )
-        ).one()
+            conn.execute(_ADVISORY_LOCK, {"key": _LOCK_KEY + self.chain_index})
+        head = conn.execute(self._head, {"chain": self.chain}).one()
         seq, last_position, last_hash = int(head[0]), head[1], head[2]
         row: dict[str, Any] = {
             "seq": seq,
@@ -249,7 +243,7 @@ class AuditTrail:
         }
         row["row_hash"] = row_hash(row)
         row["row_mac"] = None if self.key is None else row_mac(self.key, row["row_hash"])
-        conn.execute(insert(_table), row)  # parameters apart: the statement compiles once
+        conn.execute(_INSERT, row)  # parameters apart: the statement compiles once
         return row
 
     def record(self, record: AuditRecord) -> dict[str, Any]:
