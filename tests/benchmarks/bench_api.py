@@ -199,6 +199,16 @@ class DriverFloor:
             f"VALUES ({', '.join([mark] * len(names))})"
             for table, names in (("ml.scores", score_columns), ("audit.decisions", audit_columns))
         )
+        if not self.sqlite:  # Postgres numbers audit rows from a sequence, as the API does
+            marks = [mark] * len(audit_columns)
+            marks[self.seq_at] = "nextval('audit.decisions_seq')"
+            self.audit_sql = (
+                f"INSERT INTO audit.decisions ({', '.join(_quoted(c) for c in audit_columns)}) "
+                f"VALUES ({', '.join(marks)})"
+            )
+            del self.audit_row[self.seq_at]
+            if self.chain_seq_at > self.seq_at:
+                self.chain_seq_at -= 1
         self._end(cur)
         self.sync()
 
@@ -240,8 +250,9 @@ class DriverFloor:
         if cur.fetchone() is None:
             raise RuntimeError("the floor's read found no row")
         self.predict(self.designs[n])
-        self.seq += 1
-        self.audit_row[self.seq_at] = self.seq
+        if self.sqlite:
+            self.seq += 1
+            self.audit_row[self.seq_at] = self.seq
         self.chain_seq += 1
         self.audit_row[self.chain_seq_at] = self.chain_seq
         if self.sqlite:
