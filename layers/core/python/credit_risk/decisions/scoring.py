@@ -134,22 +134,15 @@ def decide_rows(
     return out
 
 
-def decide_without_reasons(
-    loaded: LoadedModel, rows: Sequence[Mapping[str, Any]], policy: DecisionPolicy
-) -> list[dict[str, Any]]:
-    """PD, score, grade and decision for feature rows, as :func:`decide_rows` gives them
-    (the same margins, calibration and policy), without the contributions and reasons a
-    search over many variants of one application does not need. A row with an input
-    outside the model's training range goes to review, as a real request does."""
-    columns = {f: [row.get(f) for row in rows] for f in loaded.model.features}
-    return decide_columns_without_reasons(loaded, columns, len(rows), policy)
-
-
 def decide_columns_without_reasons(
     loaded: LoadedModel, columns: Mapping[str, Any], n: int, policy: DecisionPolicy
 ) -> list[dict[str, Any]]:
-    """:func:`decide_without_reasons` for ``n`` feature rows given column-wise (numeric
-    features as float64 arrays or lists with None, categorical ones as lists)."""
+    """PD, score, grade and decision for ``n`` feature rows given column-wise (numeric
+    features as float64 arrays or lists with None, categorical ones as lists), as
+    :func:`decide_rows` gives them (the same margins, calibration and policy), without the
+    contributions and reasons a search over many variants of one application does not
+    need. A row with an input outside the model's training range goes to review, as a
+    real request does."""
     model = loaded.model
     design = model.encode_columns(columns, n_rows=n)
     pds = model.calibration(model.margin_of(design))

@@ -14,7 +14,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -483,6 +483,11 @@ def compare(
             max_air_drop=policy.max_air_drop,
             air_z=policy.air_z,
         )
+    if champion is not None:  # the first champion needs no shadow: there was none to run
+        # A candidate being compared is not registered yet, so it has never shadowed.
+        refusal = shadow_refusal({"decisions": 0, "matured": 0}, policy.require_shadow)
+        if refusal is not None:
+            failures.append(refusal)
     if failures:
         return Comparison(
             cand_auc,
@@ -569,12 +574,6 @@ def evaluate_and_register(
     )
     if comparison.fairness is not None:
         summary["metrics"]["fairness"] = comparison.fairness
-    if champion is not None:  # the first champion needs no shadow: there was none to run
-        # This run's candidate is registered below, so it has never served as challenger.
-        refusal = shadow_refusal({"decisions": 0, "matured": 0}, policy.require_shadow)
-        if refusal is not None:
-            reason = refusal if comparison.promote else f"{comparison.reason}; {refusal}"
-            comparison = replace(comparison, promote=False, reason=reason)
     metadata = {
         "name": MODEL_NAME,
         "candidate": best["candidate"],
