@@ -239,3 +239,47 @@ def test_calibration_maps_are_monotone_plain_numbers():
         assert CalibrationMap.from_dict(json.loads(json.dumps(mapping.to_dict()))) == mapping
     assert sigmoid(np.array([0.0]))[0] == pytest.approx(1 / (1 + math.exp(0.2)))
     assert isotonic(np.array([-9.0, 0.5, 9.0])).tolist() == pytest.approx([0.01, 0.25, 0.4])
+
+
+# --------------------------------------------------------------------------- tree table
+
+
+@pytest.mark.parametrize("name", ["random_forest", "xgboost"])
+def test_a_few_rows_walked_in_numpy_give_xgboosts_margins_to_the_bit(leans, frames, name):
+    from credit_risk.models.tree_table import WALK_BUDGET
+
+    model = leans[name]
+    X, _, _ = frames
+    design = model.encode(records(X))  # 2,500 rows, missing values and unseen categories
+    assert model._trees is not None, "the booster's trees were not taken"
+
+    expected = np.asarray(model._booster.inplace_predict(design, predict_type="margin"))
+    walked = model._trees.margins(design)
+    one_by_one = np.concatenate([model.margin_of(design[i : i + 1]) for i in range(300)])
+
+    assert walked.dtype == np.float32
+    assert np.array_equal(walked, expected)
+    assert np.array_equal(one_by_one, expected[:300].astype(np.float64))
+    few = max(1, WALK_BUDGET // (len(model._trees.roots) * model._trees.depth))
+    assert model._trees.walks(few) and not model._trees.walks(few * 3)
+    with_nan = design[:few].copy()
+    with_nan[::2, 0] = np.nan  # the default direction of every split on a missing value
+    assert np.array_equal(
+        model.margin_of(with_nan),
+        np.asarray(model._booster.inplace_predict(with_nan, predict_type="margin"), np.float64),
+    )
+
+
+def test_a_booster_the_walk_does_not_reproduce_is_left_to_xgboost():
+    import xgboost as xgb
+
+    from credit_risk.models.tree_table import TreeTable
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(400, 4)), rng.integers(0, 2, 400)
+    squared = xgb.train({"objective": "reg:squarederror"}, xgb.DMatrix(X, y), 5)
+    logistic = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(X, y), 5)
+
+    assert TreeTable.of(squared, 4) is None  # another objective: another base margin
+    assert TreeTable.of(logistic, 3) is None  # splits on a column the design does not have
+    assert TreeTable.of(logistic, 4) is not None

@@ -11,7 +11,8 @@ pipeline learned, as plain numbers:
   all zeros too), exactly as scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``;
 - for logistic regression the standardisation (mean, scale), coefficients and intercept;
   for tree models (random forest and gradient boosting both are xgboost models) the
-  booster, scored with one thread per request;
+  booster, scored with one thread per request (a few rows are walked in numpy by
+  :class:`~credit_risk.models.tree_table.TreeTable`, to the same bits);
 - the calibration map from the raw margin (log-odds) to a probability of default.
 
 It imports numpy only; xgboost is imported when a tree model is loaded. Models are built
@@ -40,6 +41,7 @@ import numpy as np
 
 from credit_risk.errors import ArtifactIntegrityError, ValidationError
 from credit_risk.models.scorecard import PointsTable
+from credit_risk.models.tree_table import TreeTable
 
 FORMAT = "credit-risk-lean-model"
 FORMAT_VERSION = 1
@@ -137,6 +139,7 @@ class LeanModel:
     threads: int = 1
     points_table: PointsTable | None = None
     _booster: Any = field(default=None, init=False, repr=False, compare=False)
+    _trees: TreeTable | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind == "scorecard":
@@ -173,6 +176,7 @@ class LeanModel:
             if self.booster_raw is None:
                 raise ValueError("a tree model needs its booster")
             self._booster = _load_booster(self.booster_raw, self.threads)
+            self._trees = TreeTable.of(self._booster, width)
         elif self.kind == "stack":
             if type(self) is LeanModel:  # its members live in a StackedLeanModel
                 raise ValueError("a stacked model is a StackedLeanModel, with its members")
@@ -283,7 +287,10 @@ class LeanModel:
             # einsum, not BLAS (@): BLAS sums in an order that depends on how many rows
             # come together, so batch and API would differ in the last bit of a PD.
             return np.einsum("ij,j->i", design, self._coef) + self.intercept
-        out = self._booster.inplace_predict(design, predict_type="margin")
+        if self._trees is not None and self._trees.walks(design.shape[0]):
+            out = self._trees.margins(design)  # a few rows: the same bits, a third the time
+        else:
+            out = self._booster.inplace_predict(design, predict_type="margin")
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
