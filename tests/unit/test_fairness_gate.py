@@ -280,3 +280,27 @@ def test_the_model_card_shows_the_fairness_figures() -> None:
     assert 'data-attribute="applicant_group"' in html
     assert "lowest adverse impact ratio 0.667 (y)" in html
     assert 'id="fairness"' not in render_model_card({"name": "m"}, {})
+
+
+def test_a_live_ratio_below_the_line_alerts_only_beyond_the_noise() -> None:
+    from credit_risk.monitoring.fairness import fairness_alerts
+    from credit_risk.monitoring.figures import AirRule
+
+    def figures(rows: int) -> dict[str, Any]:  # group b approved at 0.70 times a's rate
+        groups = np.array(["a"] * rows + ["b"] * rows, dtype=object)
+        approved = np.concatenate([np.arange(rows) < 0.6 * rows, np.arange(rows) < 0.42 * rows])
+        return {"g": group_figures(groups, ["a", "b"], np.full(2 * rows, 0.1), approved)}
+
+    small, large = figures(100), figures(2000)  # 0.95 and 4.3 standard errors below 0.8
+    assert fairness_alerts(small, AirRule(min=0.8)) == []
+    assert small["g"]["within_noise"] == pytest.approx(0.95, abs=0.01)
+    [alert] = fairness_alerts(large, AirRule(min=0.8))
+    assert alert.observed == pytest.approx(0.7)
+    assert alert.message == (
+        "g b is approved at 0.700 times the rate of a, 4.3 standard errors below 0.8"
+    )
+    # z: 0 alerts on the ratio as it is; a ratio above the line never alerts
+    assert [a.rule for a in fairness_alerts(figures(100), AirRule(min=0.8, z=0))] == [
+        "adverse_impact_ratio"
+    ]
+    assert fairness_alerts(figures(100), AirRule(min=0.6, z=0)) == []

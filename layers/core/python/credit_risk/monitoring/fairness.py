@@ -3,7 +3,8 @@
 The approval rate and adverse impact ratio (AIR) per group are those of the stored
 decisions in the monitoring window; the calibration (mean PD against the realised default
 rate) and AUC per group are those of every matured scored loan. A group's AIR below the
-``adverse_impact_ratio`` rule raises an alert. Pure: numpy and pandas only.
+``adverse_impact_ratio`` rule by more than its ``z`` standard errors raises an alert.
+Pure: numpy and pandas only.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_risk.models.fairness import group_figures
-from credit_risk.monitoring.figures import PD_COLUMN, Alert, Rule
+from credit_risk.models.fairness import group_figures, shortfall_z
+from credit_risk.monitoring.figures import PD_COLUMN, AirRule, Alert
 
 _OUTCOME_FIGURES = ("outcomes", "default_rate", "calibration_gap", "auc")
 
@@ -56,23 +57,32 @@ def live_fairness(
     return out
 
 
-def fairness_alerts(fairness: Mapping[str, Any], rule: Rule) -> list[Alert]:
-    """One alert per protected attribute whose lowest AIR in the window breaks ``rule``."""
+def fairness_alerts(fairness: Mapping[str, Any], rule: AirRule) -> list[Alert]:
+    """One alert per protected attribute whose lowest AIR in the window breaks ``rule``
+    by more than the rule's ``z`` standard errors. An attribute whose ratio is below the
+    line only within the noise is marked ``within_noise`` in ``fairness``, unalerted."""
     alerts = []
     for name, figures in fairness.items():
         air = figures.get("min_air")
-        if air is None or not rule.breached(float(air)):
+        if air is None or not rule.breached(float(air)) or rule.min is None:
             continue
+        groups = figures.get("groups") or {}
+        group, reference = figures.get("min_air_group"), figures.get("reference")
+        z = shortfall_z(groups[group], groups[reference], rule.min)
+        if z <= rule.z:
+            figures["within_noise"] = round(z, 2)
+            continue
+        noise = f", {z:.1f} standard errors below {rule.min:g}" if rule.z else ""
         alerts.append(
             Alert(
                 rule="adverse_impact_ratio",
                 severity=rule.severity,
                 message=(
-                    f"{name} {figures.get('min_air_group')} is approved at {air:.3f} times "
-                    f"the rate of {figures.get('reference')}"
+                    f"{name} {group} is approved at {air:.3f} times the rate of {reference}"
+                    f"{noise}"
                 ),
                 observed=float(air),
-                threshold=f"min {rule.min}",
+                threshold=f"min {rule.min}" + (f" by more than {rule.z:g} SE" if rule.z else ""),
                 retrain=rule.retrain,
             )
         )

@@ -84,6 +84,15 @@ class Rule(BaseModel):
         return "-"
 
 
+class AirRule(Rule):
+    """The adverse impact ratio's rule: a group's ratio below ``min`` alerts only when it
+    is below by more than ``z`` standard errors of the two approval rates (the promotion
+    gate's ``air_z``): a small window's ratio is noisy, and an alert that fires on noise
+    is soon ignored. ``z: 0`` alerts on the ratio as it is."""
+
+    z: float = Field(default=1.96, ge=0.0)
+
+
 class Rules(BaseModel):
     """Every monitoring threshold."""
 
@@ -98,7 +107,7 @@ class Rules(BaseModel):
     auc_drop: Rule = Field(default_factory=lambda: Rule(max=0.05, severity="critical"))
     calibration_ratio: Rule = Field(default_factory=lambda: Rule(min=0.67, max=1.5))
     # Lowest adverse impact ratio of live approvals per protected attribute (fairness).
-    adverse_impact_ratio: Rule = Field(default_factory=lambda: Rule(min=0.8))
+    adverse_impact_ratio: AirRule = Field(default_factory=lambda: AirRule(min=0.8))
 
 
 class WindowConfig(BaseModel):
