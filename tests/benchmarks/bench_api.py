@@ -313,8 +313,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         shadow = rt.challenger_loader
 
         def shadowing(setting: str) -> None:
-            shadow.setting = setting  # as SHADOW_CHALLENGER would set it, in this process
-            shadow.refresh()
+            # As SHADOW_CHALLENGER would set it, in this process. The choice is not re-read
+            # at each switch: a container re-reads it every 30 s, as it does the champion's,
+            # and a forced read per block would put ten registry reads in the shadow's tail.
+            shadow.setting = setting
 
         shadowing("off")
 
