@@ -268,8 +268,8 @@ def test_two_writers_on_one_chain_take_turns_and_the_chain_stays_unbroken(
     assert verify_audit(engine, key=KEY, seals=seals).ok
     # AND an append after a stale head lost its place once and took the next one
     assert stale.count("INSERT") == 12
-    # AND an append after its own committed row is the next number and one insert
-    assert current == ["SELECT", "INSERT"] * 2
+    # AND an append after its own committed row does not read the head: one insert
+    assert current.count("INSERT") == 2 and len(current) == (6 if is_postgres(engine) else 4)
 
 
 def test_a_rolled_back_append_leaves_the_head_its_writer_appends_after(
@@ -293,7 +293,7 @@ def test_a_rolled_back_append_leaves_the_head_its_writer_appends_after(
         statements.close()
 
     # THEN the row takes the third place, after the second row, at the first attempt
-    assert row["chain_seq"] == 3 and statements.seen == ["SELECT", "INSERT"]
+    assert row["chain_seq"] == 3 and statements.seen.count("INSERT") == 1
     rows = _chain_rows(engine, 2)
     assert [r["request_id"] for r in rows] == ["r0", "r1", "r3"]
     _assert_one_unbroken_chain(rows)

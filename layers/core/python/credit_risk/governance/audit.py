@@ -12,16 +12,19 @@ as well (see ``sql/queries/audit_append_only.*.sql``).
 
 One chain would serialise every API container in AWS: each append waits for the previous
 row's hash. So the trail is ``CHAINS`` chains (``c00`` …), and each process (a Lambda
-container) appends to one it picks at random when it starts. No lock is taken to append:
-the unique index on (``chain_id``, ``chain_seq``) lets one row only take each place in a
-chain, and the insert itself checks, in the same statement, that the row it chains to is
-there with the hash it names. The process remembers its chain's head (place, hash, seq)
-once each append of its own commits, so an append is the next number of the global order
-(which the caller may draw in its own first statement: :attr:`AuditTrail.next_seq`) and
-one insert. Only when that insert takes no row (another process appended to the chain, or
-a rolled-back append left the remembered head behind) does it read the chain's head and
-try again, then behind that chain's advisory lock, so that writers who lost a place take
-turns rather than lose to each other again. Containers on different chains never wait
+container) appends to one it picks at random when it starts. Appends to one chain take
+turns behind that chain's advisory lock on Postgres (SQLite's write lock on SQLite), but
+the lock is not what keeps the chain whole: the unique index on (``chain_id``,
+``chain_seq``) lets one row only take each place in a chain, and the insert itself
+checks, in the same statement, that the row it chains to is there with the hash it
+names. (The lock makes writers on one chain take turns: without it the writer that
+appended last, knowing the head, won the next place over and over.) The process remembers
+its chain's head (place, hash, seq) once each append of its own commits, so an append is
+the lock, the next number of the global order (which the caller may draw in its own first
+statement: :attr:`AuditTrail.next_seq`) and one insert, with no read of the head. Only
+when that insert takes no row (another process appended to the chain, or a rolled-back
+append left the remembered head behind) does it read the chain's head and try again.
+Containers on different chains never wait
 for each other; two on one chain wait only while one's inserted row is uncommitted
 (``bench_audit_scale.py`` measures that window). Rows keep one global order (``seq``,
 from a sequence on Postgres; taken under the write lock on SQLite); a row's place in its
@@ -93,7 +96,7 @@ CHAINS = 32
 ATTEMPTS = 8
 """How many times an append tries for its chain's next place before it gives up."""
 _SEQUENCE = "audit.decisions_seq"  # Postgres (revision 0008)
-# Postgres advisory lock ids: chain i's queue of appends that lost a place is _QUEUE_KEY + i
+# Postgres advisory lock ids: appends to chain i take turns behind lock _QUEUE_KEY + i
 _QUEUE_KEY = 0x61756469742D31
 _QUEUE = text("SELECT pg_advisory_xact_lock(:key)")
 _table = schema.decisions_audit
@@ -286,9 +289,9 @@ class AuditTrail:
         committed append), with the next number (``seq`` when the caller drew it with
         :attr:`next_seq` earlier in this transaction and it is above the head's; else one
         drawn here), in one insert that takes the place only if it is free and the row
-        it chains to is there with that hash. When another process took the place
-        meanwhile (Postgres waits for that one's transaction to end), it reads the
-        chain's head, draws again and retries behind the chain's advisory lock, up to
+        it chains to is there with that hash, behind the chain's advisory lock on
+        Postgres (appends to one chain take turns). When another process took the place
+        meanwhile, it reads the chain's head, draws again and retries, up to
         ``ATTEMPTS`` tries in all. Two rows never chain to the same row (the unique index
         on the chain and place), and none to a row that is not there. Once the
         transaction commits, pass the row to :meth:`seal_if_due` (which also makes it
@@ -310,7 +313,13 @@ class AuditTrail:
         with self._head_lock:
             head = self._known_head  # (place, hash, seq) of the row to chain to; None: unknown
         drawn = seq
-        queued = False
+        if self._postgres:
+            # Appends to one chain take turns behind its advisory lock (held until this
+            # transaction ends). Without it the writer that appended last, knowing the
+            # head, wins the next place again and again over one that lost a place and
+            # must read the head (bench_audit_scale: 16 writers on one chain ran out of
+            # tries).
+            conn.execute(_QUEUE, {"key": _QUEUE_KEY + self.chain_index})
         for _attempt in range(ATTEMPTS):
             if head is None and drawn is None:  # the head and a number, in one statement
                 found = conn.execute(self._head, {"chain": self.chain}).one()
@@ -332,12 +341,6 @@ class AuditTrail:
             if self._insert(conn, row) is not None:
                 return dict(row)
             head = drawn = None  # the place was taken: read the head and draw again
-            if self._postgres and not queued:
-                # Behind the chain's lock from now on (held until this transaction ends):
-                # writers who lost a place take turns instead of losing to each other
-                # again. (SQLite's write lock is held already: the next try wins.)
-                conn.execute(_QUEUE, {"key": _QUEUE_KEY + self.chain_index})
-                queued = True
         raise TransientError(
             f"audit chain {self.chain} is busy: no free place after {ATTEMPTS} attempts; try again"
         )
