@@ -12,17 +12,19 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from sqlalchemy import delete, insert, text
+from sqlalchemy import Engine, delete, event, insert, text
 
 from credit_risk.adapters.aws import ObjectStore
 from credit_risk.db import schema
 from credit_risk.db.engine import get_engine, is_postgres
 from credit_risk.db.migrations import migrate
+from credit_risk.errors import TransientError
 from credit_risk.governance.audit import (
     GENESIS,
     AuditRecord,
     AuditTrail,
     canonical_json,
+    chain_name,
     row_hash,
     verify_audit,
 )
@@ -175,7 +177,7 @@ def test_rows_from_before_chains_stay_one_chain_under_an_old_seal(
 @pytest.mark.postgres
 def test_a_writer_on_another_chain_does_not_wait_for_an_open_append(database_url: str) -> None:
     if not database_url.startswith("postgresql"):
-        pytest.skip("the advisory locks are Postgres's")
+        pytest.skip("SQLite's write lock holds every writer back, whatever its chain")
     # GIVEN a container whose append to chain 1 is still in its transaction
     engine = get_engine(database_url)
     migrate(engine)
@@ -205,3 +207,156 @@ def test_a_writer_on_another_chain_does_not_wait_for_an_open_append(database_url
         holder.close()
     rows = {r["request_id"]: r for r in AuditTrail(engine, chain=0).rows()}
     assert rows["r2"]["chain_seq"] == 2 and rows["r2"]["prev_hash"] == rows["r0"]["row_hash"]
+
+
+def _chain_rows(engine: Engine, chain: int) -> list[dict[str, Any]]:
+    return [r for r in AuditTrail(engine, chain=0).rows() if r["chain_id"] == chain_name(chain)]
+
+
+def _assert_one_unbroken_chain(rows: list[dict[str, Any]]) -> None:
+    """Places 1..n in seq order, each row chained to the one before it."""
+    assert [r["chain_seq"] for r in rows] == list(range(1, len(rows) + 1))
+    for before, row in zip([None, *rows], rows, strict=False):
+        assert row["prev_hash"] == (GENESIS if before is None else before["row_hash"])
+
+
+class _Statements:
+    """The statements an engine runs, by their first word and table (for counting)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._seen)
+        self.engine = engine
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            self.seen.append(statement.split(None, 1)[0].upper())
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def test_two_writers_on_one_chain_take_turns_and_the_chain_stays_unbroken(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN two containers that picked the same chain, each remembering its own last row
+    engine = get_engine(database_url)
+    migrate(engine)
+    a = AuditTrail(engine, key=KEY, seals=seals, chain=5)
+    b = AuditTrail(engine, key=KEY, seals=seals, chain=5)
+    a.record(_record(0))
+    b.record(_record(1))  # b had no head: it reads it
+    statements = _Statements(engine)
+    try:
+        # WHEN they append in turn, each after the other's row (its own head is stale)
+        for n in range(2, 8):
+            (a if n % 2 == 0 else b).record(_record(n))
+        stale = list(statements.seen)
+        statements.seen.clear()
+        # AND one appends twice running (its head is current)
+        b.record(_record(8))
+        b.record(_record(9))
+        current = list(statements.seen)
+    finally:
+        statements.close()
+
+    # THEN every row has its own place and chains to the row before it, and it verifies
+    rows = _chain_rows(engine, 5)
+    assert [r["request_id"] for r in rows] == [f"r{n}" for n in range(10)]
+    _assert_one_unbroken_chain(rows)
+    a.seal_head()
+    assert verify_audit(engine, key=KEY, seals=seals).ok
+    # AND an append after a stale head lost its place once and took the next one
+    assert stale.count("INSERT") == 12
+    # AND an append after its own committed row does not read the head: one insert
+    assert current.count("INSERT") == 2 and len(current) == (6 if is_postgres(engine) else 4)
+
+
+def test_a_rolled_back_append_leaves_the_head_its_writer_appends_after(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN a writer with two rows, whose third append is rolled back with its request
+    engine = get_engine(database_url)
+    migrate(engine)
+    trail = AuditTrail(engine, key=KEY, seals=seals, chain=2)
+    trail.record(_record(0))
+    trail.record(_record(1))
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        trail.append(conn, _record(2))
+        raise RuntimeError("the request failed after its audit row")
+
+    # WHEN it appends again
+    statements = _Statements(engine)
+    try:
+        row = trail.record(_record(3))
+    finally:
+        statements.close()
+
+    # THEN the row takes the third place, after the second row, at the first attempt
+    assert row["chain_seq"] == 3 and statements.seen.count("INSERT") == 1
+    rows = _chain_rows(engine, 2)
+    assert [r["request_id"] for r in rows] == ["r0", "r1", "r3"]
+    _assert_one_unbroken_chain(rows)
+    trail.seal_head()
+    assert verify_audit(engine, key=KEY, seals=seals).ok
+
+
+def test_an_append_never_chains_to_a_row_that_is_not_in_the_trail(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN a writer told that a rolled-back row had committed (a caller's mistake)
+    engine = get_engine(database_url)
+    migrate(engine)
+    trail = AuditTrail(engine, key=KEY, seals=seals, chain=4)
+    trail.record(_record(0))
+    with engine.connect() as conn:
+        conn.begin()
+        never = trail.append(conn, _record(1))
+        conn.rollback()
+    trail.seal_if_due(never)
+
+    # WHEN it appends after that row, THEN the append is refused and writes nothing
+    with pytest.raises(TransientError, match="not in the trail"), engine.begin() as conn:
+        trail.append(conn, _record(2))
+    assert [r["request_id"] for r in _chain_rows(engine, 4)] == ["r0"]
+    # AND its next append reads the head and chains to the row that is there
+    trail.record(_record(3))
+    rows = _chain_rows(engine, 4)
+    assert [r["request_id"] for r in rows] == ["r0", "r3"]
+    _assert_one_unbroken_chain(rows)
+    trail.seal_head()
+    assert verify_audit(engine, key=KEY, seals=seals).ok
+
+
+def test_writers_appending_at_once_to_one_chain_leave_it_unbroken(
+    database_url: str, seals: SealStore
+) -> None:
+    # GIVEN four containers on one chain
+    engine = get_engine(database_url)
+    migrate(engine)
+    trails = [AuditTrail(engine, key=KEY, seals=seals, chain=6) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def appends(w: int) -> None:
+        try:
+            for n in range(15):
+                trails[w].record(_record(100 * w + n))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    # WHEN they append at the same time
+    threads = [threading.Thread(target=appends, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # THEN every append took a place of its own, the chain is unbroken, and it verifies
+    assert errors == []
+    rows = _chain_rows(engine, 6)
+    assert len(rows) == 60
+    _assert_one_unbroken_chain(rows)
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+    trails[0].seal_head()
+    report = verify_audit(engine, key=KEY, seals=seals)
+    assert report.ok and report.rows == 60, str(report)

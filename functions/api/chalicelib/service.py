@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text
 
 from chalicelib.auth import RouteRoles
 from chalicelib.requests import (
@@ -134,7 +134,8 @@ class RiskService:
 
     @cached_property
     def store(self) -> CustomerStore:
-        return CustomerStore(self.runtime.engine, self.contract)
+        # The request's one read draws its audit row's number too: a statement fewer.
+        return CustomerStore(self.runtime.engine, self.contract, read_also=[self.audit.next_seq])
 
     @cached_property
     def personal_data(self) -> PersonalDataStore:
@@ -179,10 +180,41 @@ class RiskService:
         parsed = self.requests.parse_predict(read_json_object(raw_body))
         loaded = self.loader.get()
         policy = self.policy  # read once: a promotion landing mid-request changes nothing
+        # Before the transaction: a refresh reads the registry on a connection of its own
+        # (a Lambda's pool has one).
+        challenger = self.runtime.challenger_loader.get(loaded)
+        # One connection, one transaction: the customer's read, then the rows (a read on a
+        # connection of its own would cost its own begin and rollback round trips).
+        with self.runtime.engine.begin() as conn:
+            result, audited = self._decide_and_record(
+                conn, parsed, caller, request_id, loaded, policy, challenger
+            )
+        self.audit.seal_if_due(audited)
+        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
+        )
+        return result
+
+    def _decide_and_record(
+        self,
+        conn: Connection,
+        parsed: BaseModel,
+        caller: Caller,
+        request_id: str,
+        loaded: LoadedModel,
+        policy: DecisionPolicy,
+        challenger: LoadedModel | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`predict`'s answer and its audit row, inside the request's transaction
+        ``conn``: the reads, the decision, then the audit row, the score and the shadow
+        row."""
         now = datetime.now(UTC)
         if isinstance(parsed, self.requests.new_applicant):  # else checked in the one read
-            self._refuse_erased(self._customer_named(parsed))
-        application, customer_key, application_id = self._application(parsed, now, request_id)
+            self._refuse_erased(self._customer_named(parsed), conn)
+        application, customer_key, application_id, audit_seq = self._application(
+            conn, parsed, now, request_id
+        )
         features = build_feature_row(self.contract, application)
         row = dict(features)
         ead = policy.ead_feature
@@ -215,19 +247,13 @@ class RiskService:
             model_version=loaded.version.version,
             artifact_sha256=loaded.version.artifact_sha256,
         )
-        shadow = self._shadow(loaded, policy, row, result, request_id, now)
-        with self.runtime.engine.begin() as conn:
-            audited = self.audit.append(conn, record, at=now)
-            if customer_key is not None:
-                self.store.save_score(conn, self._score_row(result, customer_key, now))
-            if shadow is not None:
-                conn.execute(_INSERT_SHADOW, shadow)
-        self.audit.seal_if_due(audited)
-        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(
-            name=f"{str(result['decision']).capitalize()}Decisions", unit=MetricUnit.Count, value=1
-        )
-        return result
+        shadow = self._shadow(challenger, policy, row, result, request_id, now)
+        audited = self.audit.append(conn, record, at=now, seq=audit_seq)
+        if customer_key is not None:
+            self.store.save_score(conn, self._score_row(result, customer_key, now))
+        if shadow is not None:
+            conn.execute(_INSERT_SHADOW, shadow)
+        return result, audited
 
     def _decide_variants(
         self,
@@ -287,10 +313,11 @@ class RiskService:
         return given
 
     def _application(
-        self, parsed: BaseModel, now: datetime, request_id: str
-    ) -> tuple[dict[str, Any], str | None, str]:
-        """The application to score, the customer's pseudonymised key and the
-        application's id, for either kind of request."""
+        self, conn: Connection, parsed: BaseModel, now: datetime, request_id: str
+    ) -> tuple[dict[str, Any], str | None, str, int | None]:
+        """The application to score, the customer's pseudonymised key, the application's
+        id and the audit row's number when the read drew it, for either kind of request
+        (read on ``conn``)."""
         models, spec = self.requests, self.contract.applications
         if isinstance(parsed, models.new_applicant):
             values = parsed.application.model_dump()  # type: ignore[attr-defined]
@@ -302,7 +329,7 @@ class RiskService:
                     values.get(models.event_field), now.date()
                 )
             key = None if customer is None else self._pseudonym(customer)
-            if key is not None and self.store.knows(key):
+            if key is not None and self.store.knows(key, conn):
                 # A made-up application must never replace a real customer's score.
                 raise ConflictError(
                     "this customer is already on file; ask with the customer's id and the "
@@ -310,10 +337,10 @@ class RiskService:
                     field=models.customer_field,
                     rule="customer_exists",
                 )
-            return application, key, str(values.get(spec.id) or request_id)
+            return application, key, str(values.get(spec.id) or request_id), None
         terms = parsed.model_dump(exclude_none=True)
         key = self._pseudonym(terms.pop(models.customer_field))
-        stored, erased_at = self.store.latest_application_unless_erased(key)
+        stored, erased_at, drawn = self.store.latest_application_unless_erased(conn, key)
         if erased_at is not None:
             raise _erased()
         if stored is None:
@@ -327,20 +354,19 @@ class RiskService:
             application[models.event_field] = self._application_date(
                 terms.get(models.event_field), now.date()
             )
-        return application, key, request_id
+        return application, key, request_id, int(drawn[0])
 
     def _shadow(
         self,
-        loaded: LoadedModel,
+        challenger: LoadedModel | None,
         policy: DecisionPolicy,
         row: Mapping[str, Any],
         result: Mapping[str, Any],
         request_id: str,
         now: datetime,
     ) -> dict[str, Any] | None:
-        """The shadow challenger's row for this request (stored with the audit row), or
+        """The shadow ``challenger``'s row for this request (stored with the audit row), or
         None: off, no challenger, or one that failed to load or score. Never raises."""
-        challenger = self.runtime.challenger_loader.get(loaded)
         if challenger is None:
             return None
         return shadow_row(challenger, row, result, policy, request_id=request_id, scored_at=now)
@@ -419,11 +445,11 @@ class RiskService:
             return parsed.application.model_dump().get(models.customer_field)  # type: ignore[attr-defined]
         return getattr(parsed, models.customer_field, None)
 
-    def _refuse_erased(self, customer_id: object) -> None:
+    def _refuse_erased(self, customer_id: object, conn: Connection | None = None) -> None:
         """410 for a customer who was erased: nothing is decided or shown for them."""
         if customer_id is None:
             return
-        if self.store.erased_at(self._pseudonym(str(customer_id))) is not None:
+        if self.store.erased_at(self._pseudonym(str(customer_id)), conn) is not None:
             raise _erased()
 
     @staticmethod

@@ -4,6 +4,8 @@ what is held about a customer (GDPR access and erasure)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,7 +41,12 @@ def _plain(value: Any) -> Any:
 class CustomerStore:
     """Reads ``analytics.application_features`` and reads and writes ``ml.scores``."""
 
-    def __init__(self, engine: Engine, contract: Contract) -> None:
+    def __init__(
+        self, engine: Engine, contract: Contract, *, read_also: Sequence[Any] = ()
+    ) -> None:
+        """``read_also``: expressions the request path's read selects too (their values
+        come back with the application), so that the request need not send a statement
+        of its own for them."""
         self.engine = engine
         self.contract = contract
         self.features = schema.features_table(contract, MetaData())
@@ -59,6 +66,9 @@ class CustomerStore:
         self.event_field = spec.event_date
         # The request path's one read, built once (parameters bound per call): a customer's
         # latest application and, in the same statement, when the customer was erased.
+        # Through a short alias: the driver (pg8000) scans the statement's text on every
+        # execution, and the table's qualified name before each column would triple it.
+        latest = self.features.alias("f")
         erasures = schema.erasures
         erased_at = (
             select(erasures.c.erased_at)
@@ -66,8 +76,17 @@ class CustomerStore:
             .scalar_subquery()
             .label("_erased_at")
         )
-        self._select_latest_unless_erased = self._select_latest.add_columns(erased_at).where(
-            self.features.c.customer_key == bindparam("customer_key")
+        self._also = [value.label(f"_also_{i}") for i, value in enumerate(read_also)]
+        self._select_latest_unless_erased = (
+            select(
+                latest.c.event_date,
+                *(latest.c[c] for c in self._raw_columns),
+                erased_at,
+                *self._also,
+            )
+            .where(latest.c.customer_key == bindparam("customer_key"))
+            .order_by(latest.c.event_date.desc(), latest.c.application_id.desc())
+            .limit(1)
         )
 
     def latest_application(self, customer_key: str) -> dict[str, Any] | None:
@@ -79,20 +98,22 @@ class CustomerStore:
         return None if row is None else self._application_of(row)
 
     def latest_application_unless_erased(
-        self, customer_key: str
-    ) -> tuple[dict[str, Any] | None, datetime | None]:
-        """The customer's latest application (as :meth:`latest_application`) and when the
-        customer was erased (or None): one statement for a customer on file (the request
-        path's one indexed read), a second primary-key read only for one not on file."""
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(self._select_latest_unless_erased, {"customer_key": customer_key})
-                .mappings()
-                .first()
-            )
+        self, conn: Connection, customer_key: str
+    ) -> tuple[dict[str, Any] | None, datetime | None, tuple[Any, ...]]:
+        """The customer's latest application (as :meth:`latest_application`), when the
+        customer was erased (or None), and the values of ``read_also`` (empty when no
+        application is on file), read on ``conn`` (the request's transaction): one
+        statement for a customer on file (the request path's one indexed read), a second
+        primary-key read only for one not on file."""
+        row = (
+            conn.execute(self._select_latest_unless_erased, {"customer_key": customer_key})
+            .mappings()
+            .first()
+        )
         if row is None:
-            return None, self.erased_at(customer_key)
-        return self._application_of(row), row["_erased_at"]
+            return None, self.erased_at(customer_key, conn), ()
+        also = tuple(row[value.name] for value in self._also)
+        return self._application_of(row), row["_erased_at"], also
 
     def _application_of(self, row: Any) -> dict[str, Any]:
         application = {c: row[c] for c in self._raw_columns}
@@ -100,23 +121,31 @@ class CustomerStore:
             application[self.event_field] = row["event_date"]
         return application
 
-    def knows(self, customer_key: str) -> bool:
-        """True when the customer has an application or a score on file."""
-        with self.engine.connect() as conn:
+    def knows(self, customer_key: str, conn: Connection | None = None) -> bool:
+        """True when the customer has an application or a score on file (read on
+        ``conn`` when given)."""
+        with self._reading(conn) as reading:
             for column in (self.features.c.customer_key, self.scores.c.customer_key):
-                found = conn.execute(select(column).where(column == customer_key).limit(1)).first()
+                found = reading.execute(
+                    select(column).where(column == customer_key).limit(1)
+                ).first()
                 if found is not None:
                     return True
         return False
 
-    def erased_at(self, customer_key: str) -> datetime | None:
-        """When the customer was erased, or None (one primary-key read)."""
+    def erased_at(self, customer_key: str, conn: Connection | None = None) -> datetime | None:
+        """When the customer was erased, or None (one primary-key read, on ``conn`` when
+        given)."""
         t = schema.erasures
-        with self.engine.connect() as conn:
-            value = conn.execute(
+        with self._reading(conn) as reading:
+            value = reading.execute(
                 select(t.c.erased_at).where(t.c.customer_key == customer_key)
             ).scalar()
         return value
+
+    def _reading(self, conn: Connection | None) -> AbstractContextManager[Connection]:
+        """``conn`` (the caller's transaction, left open), or a connection of its own."""
+        return nullcontext(conn) if conn is not None else self.engine.connect()
 
     def latest_score(self, customer_key: str) -> dict[str, Any] | None:
         """The customer's most recent score, JSON-ready, or None."""
@@ -149,7 +178,12 @@ class PersonalDataStore:
     pseudonym only.
     """
 
-    def __init__(self, engine: Engine, contract: Contract) -> None:
+    def __init__(
+        self, engine: Engine, contract: Contract, *, read_also: Sequence[Any] = ()
+    ) -> None:
+        """``read_also``: expressions the request path's read selects too (their values
+        come back with the application), so that the request need not send a statement
+        of its own for them."""
         self.engine = engine
         spec = contract.applications
         if spec.customer_key is None:

@@ -12,12 +12,26 @@ as well (see ``sql/queries/audit_append_only.*.sql``).
 
 One chain would serialise every API container in AWS: each append waits for the previous
 row's hash. So the trail is ``CHAINS`` chains (``c00`` …), and each process (a Lambda
-container) appends to one it picks at random when it starts, under that chain's own
-advisory lock: containers on different chains never wait for each other, and the
-ceiling is ``CHAINS`` ÷ the hold time of one append (``bench_audit_scale.py``). Rows
-keep one global order (``seq``, from a sequence on Postgres); a row's place in its chain
-is ``chain_seq``, and both are in its hash. Rows written before chains existed have none
-and stay the one chain they were, ordered by ``seq``.
+container) appends to one it picks at random when it starts. Appends to one chain take
+turns behind that chain's advisory lock on Postgres (SQLite's write lock on SQLite), but
+the lock is not what keeps the chain whole: the unique index on (``chain_id``,
+``chain_seq``) lets one row only take each place in a chain, and the insert itself
+checks, in the same statement, that the row it chains to is there with the hash it
+names. (The lock makes writers on one chain take turns: without it the writer that
+appended last, knowing the head, won the next place over and over.) The process remembers
+its chain's head (place, hash, seq) once each append of its own commits, so an append is
+the lock, the next number of the global order (which the caller may draw in its own first
+statement: :attr:`AuditTrail.next_seq`) and one insert, with no read of the head. Only
+when that insert takes no row (another process appended to the chain, or a rolled-back
+append left the remembered head behind) does it read the chain's head and try again.
+Containers on different chains never wait
+for each other; two on one chain wait only while one's inserted row is uncommitted
+(``bench_audit_scale.py`` measures that window). Rows keep one global order (``seq``,
+from a sequence on Postgres; taken under the write lock on SQLite); a row's place in its
+chain is ``chain_seq``, both are in its hash, and along a chain both increase (a row's
+number is above that of the row it chains to: drawn after that row committed, or checked
+against it). Rows written before chains existed have none and stay the one chain they
+were, ordered by ``seq``.
 
 A database user who lifts the guard can still delete the newest rows, or append a row
 with a recomputed hash. Two things outside the database catch that: every row carries a
@@ -47,22 +61,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     Text,
     bindparam,
     func,
-    insert,
     select,
     text,
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from credit_risk.adapters.observability import logger
 from credit_risk.db import schema
 from credit_risk.db.engine import is_postgres
-from credit_risk.errors import NotFoundError
+from credit_risk.errors import NotFoundError, TransientError
 from credit_risk.governance.seal import (
     LEGACY_CHAIN,
     Seal,
@@ -74,13 +90,16 @@ from credit_risk.governance.seal import (
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first row."""
-_LOCK_KEY = 0x61756469742D31  # pg advisory lock ids: chain i is locked as _LOCK_KEY + i
+_EMPTY = (0, GENESIS, 0)  # the head of an empty chain: (place, hash, seq)
 CHAINS = 32
 """How many chains the trail has: the number of appends that can run at once."""
+ATTEMPTS = 8
+"""How many times an append tries for its chain's next place before it gives up."""
 _SEQUENCE = "audit.decisions_seq"  # Postgres (revision 0008)
+# Postgres advisory lock ids: appends to chain i take turns behind lock _QUEUE_KEY + i
+_QUEUE_KEY = 0x61756469742D31
+_QUEUE = text("SELECT pg_advisory_xact_lock(:key)")
 _table = schema.decisions_audit
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_INSERT = insert(_table)
 _HASHED = (
     "seq",
     "at",
@@ -144,6 +163,34 @@ def row_hash(row: Mapping[str, Any]) -> str:
     return sha256_text(canonical_json(fields))
 
 
+def _place_taking_inserts(postgres: bool) -> tuple[Any, Any]:
+    """The two inserts of an append, built once: of a chain's first row, and of a row
+    after another. Each takes nothing (and the transaction goes on) when its place is
+    taken already, and returns the inserted row's seq otherwise. The second sets
+    ``prev_hash`` from the row it chains to, found by its place and hash: when that row is
+    not there the value is NULL, which the column refuses, so no row ever chains to a
+    missing one."""
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    place = [_table.c.chain_id, _table.c.chain_seq]
+    after = _table.alias("p")  # short: the driver scans the text on every execution
+    chained_to = (
+        select(after.c.row_hash)
+        .where(
+            after.c.chain_id == bindparam("after_chain"),
+            after.c.chain_seq == bindparam("after_place", type_=BigInteger),
+            after.c.row_hash == bindparam("after_hash"),
+        )
+        .scalar_subquery()
+    )
+    first = dialect_insert(_table).on_conflict_do_nothing(index_elements=place)
+    after_another = (
+        dialect_insert(_table)
+        .values(prev_hash=chained_to)
+        .on_conflict_do_nothing(index_elements=place)
+    )
+    return first.returning(_table.c.seq), after_another.returning(_table.c.seq)
+
+
 def chain_name(index: int) -> str:
     """The name of chain ``index`` (``c00``, ``c01``, …)."""
     return f"c{index:02d}"
@@ -197,36 +244,60 @@ class AuditTrail:
         self._seal_lock = threading.Lock()
         self._sealed: tuple[int, float] | None = None  # (seq, clock) of this process's last
         self._legacy_head: tuple[int, str] | tuple[()] | None = None
-        # The next sequence number and the chain's head, in one statement built once.
+        # This chain's newest row as far as this process knows: (place, hash, seq) of its
+        # own last committed append; None until it has written one.
+        self._known_head: tuple[int, str, int] | None = None
+        self._head_lock = threading.Lock()
+        # The statements, built once (each append binds its values).
         in_chain = _table.c.chain_id == bindparam("chain")
         newest = _table.c.chain_seq.desc()
         if self._postgres:
             seq_value: Any = func.nextval(_SEQUENCE)
-        else:  # the write lock is held already: the next number is free
+        else:  # the write lock is held already (BEGIN IMMEDIATE): the next number is free
             seq_value = select(func.coalesce(func.max(_table.c.seq), 0) + 1).scalar_subquery()
+        self.next_seq: Any = seq_value
+        """The next number of the rows' global order, as an expression: a caller may
+        select it in its transaction's first statement and hand it to :meth:`append`
+        (one statement fewer per append)."""
+        self._next_seq = select(seq_value)
+        # The next number and the chain's head, in one statement (after a lost place).
         self._head = select(
             seq_value,
             select(_table.c.chain_seq).where(in_chain).order_by(newest).limit(1).scalar_subquery(),
             select(_table.c.row_hash).where(in_chain).order_by(newest).limit(1).scalar_subquery(),
         )
+        self._newest = (
+            select(_table.c.chain_seq, _table.c.row_hash, _table.c.seq)
+            .where(in_chain)
+            .order_by(newest)
+            .limit(1)
+        )
+        self._insert_first, self._insert_next = _place_taking_inserts(self._postgres)
 
     def append(
-        self, conn: Connection, record: AuditRecord, *, at: datetime | None = None
+        self,
+        conn: Connection,
+        record: AuditRecord,
+        *,
+        at: datetime | None = None,
+        seq: int | None = None,
     ) -> dict[str, Any]:
         """Append ``record`` to this process's chain inside the caller's transaction;
         return the stored row.
 
-        Appends to one chain are serialised (its own Postgres advisory lock; SQLite's write
-        lock), so two requests never chain to the same previous row; appends to other
-        chains go on meanwhile. Once the transaction commits, pass the row to
-        :meth:`seal_if_due`.
+        The row takes the place after the chain's head this process knows (its own last
+        committed append), with the next number (``seq`` when the caller drew it with
+        :attr:`next_seq` earlier in this transaction and it is above the head's; else one
+        drawn here), in one insert that takes the place only if it is free and the row
+        it chains to is there with that hash, behind the chain's advisory lock on
+        Postgres (appends to one chain take turns). When another process took the place
+        meanwhile, it reads the chain's head, draws again and retries, up to
+        ``ATTEMPTS`` tries in all. Two rows never chain to the same row (the unique index
+        on the chain and place), and none to a row that is not there. Once the
+        transaction commits, pass the row to :meth:`seal_if_due` (which also makes it
+        the head this process knows; a rolled-back append never does).
         """
-        if self._postgres:
-            conn.execute(_ADVISORY_LOCK, {"key": _LOCK_KEY + self.chain_index})
-        head = conn.execute(self._head, {"chain": self.chain}).one()
-        seq, last_position, last_hash = int(head[0]), head[1], head[2]
         row: dict[str, Any] = {
-            "seq": seq,
             "at": (at or datetime.now(UTC)).astimezone(UTC),
             "caller": record.caller[:200],
             "role": record.role,
@@ -237,14 +308,72 @@ class AuditTrail:
             "artifact_sha256": record.artifact_sha256,
             "input_sha256": record.input_sha256,
             "output": canonical_json(record.output),
-            "prev_hash": GENESIS if last_hash is None else last_hash,
             "chain_id": self.chain,
-            "chain_seq": 1 if last_position is None else int(last_position) + 1,
         }
-        row["row_hash"] = row_hash(row)
-        row["row_mac"] = None if self.key is None else row_mac(self.key, row["row_hash"])
-        conn.execute(_INSERT, row)  # parameters apart: the statement compiles once
-        return row
+        with self._head_lock:
+            head = self._known_head  # (place, hash, seq) of the row to chain to; None: unknown
+        drawn = seq
+        if self._postgres:
+            # Appends to one chain take turns behind its advisory lock (held until this
+            # transaction ends). Without it the writer that appended last, knowing the
+            # head, wins the next place again and again over one that lost a place and
+            # must read the head (bench_audit_scale: 16 writers on one chain ran out of
+            # tries).
+            conn.execute(_QUEUE, {"key": _QUEUE_KEY + self.chain_index})
+        for _attempt in range(ATTEMPTS):
+            if head is None and drawn is None:  # the head and a number, in one statement
+                found = conn.execute(self._head, {"chain": self.chain}).one()
+                drawn = int(found[0])
+                head = _EMPTY if found[1] is None else (int(found[1]), str(found[2]), 0)
+            elif head is None:  # the caller drew the number: the head alone
+                newest = conn.execute(self._newest, {"chain": self.chain}).first()
+                head = (
+                    _EMPTY if newest is None else (int(newest[0]), str(newest[1]), int(newest[2]))
+                )
+            if drawn is None or drawn <= head[2]:
+                # Drawn after the head committed: above every number along the chain.
+                drawn = int(conn.execute(self._next_seq).scalar_one())
+            row["seq"] = drawn
+            row["chain_seq"] = head[0] + 1
+            row["prev_hash"] = head[1]
+            row["row_hash"] = row_hash(row)
+            row["row_mac"] = None if self.key is None else row_mac(self.key, row["row_hash"])
+            if self._insert(conn, row) is not None:
+                return dict(row)
+            head = drawn = None  # the place was taken: read the head and draw again
+        raise TransientError(
+            f"audit chain {self.chain} is busy: no free place after {ATTEMPTS} attempts; try again"
+        )
+
+    def _insert(self, conn: Connection, row: dict[str, Any]) -> Any:
+        """Insert ``row`` if its place in its chain is free: the inserted seq, or None
+        when another row holds the place (the transaction goes on either way)."""
+        if row["chain_seq"] == 1:
+            return conn.execute(self._insert_first, row).scalar()
+        params = {k: v for k, v in row.items() if k != "prev_hash"}
+        params |= {"after_chain": row["chain_id"], "after_place": row["chain_seq"] - 1}
+        params["after_hash"] = row["prev_hash"]
+        try:
+            return conn.execute(self._insert_next, params).scalar()
+        except DBAPIError as exc:  # pg8000 names a NOT NULL violation a ProgrammingError
+            # The row it chains to is not there with that hash (a NULL prev_hash): the
+            # head this process knew was never committed, or the rows were lost. Nothing
+            # was written; forget the head so that the next append reads it.
+            with self._head_lock:
+                self._known_head = None
+            raise TransientError(
+                f"audit chain {self.chain}: the row this append chained to is not in the "
+                "trail; try again"
+            ) from exc
+
+    def _committed(self, row: Mapping[str, Any]) -> None:
+        """Remember committed ``row`` as this chain's head (if it is newer)."""
+        if row.get("chain_id") != self.chain or row.get("chain_seq") is None:
+            return
+        place = int(row["chain_seq"])
+        with self._head_lock:
+            if self._known_head is None or place > self._known_head[0]:
+                self._known_head = (place, str(row["row_hash"]), int(row["seq"]))
 
     def record(self, record: AuditRecord) -> dict[str, Any]:
         """Append ``record`` in a transaction of its own (and seal the head when due)."""
@@ -256,7 +385,11 @@ class AuditTrail:
     def seal_if_due(self, row: Mapping[str, Any], *, reason: str | None = None) -> Seal | None:
         """Seal every chain's head after committed ``row`` when a seal is due, or always
         when a ``reason`` is given. A failure to seal is logged, never raised: the request
-        it follows has committed, and the next append seals again."""
+        it follows has committed, and the next append seals again.
+
+        ``row`` (this trail's own, committed) becomes the head of its chain this process
+        knows, where its next append goes."""
+        self._committed(row)
         if self.seals is None:
             return None
         if reason is None:
