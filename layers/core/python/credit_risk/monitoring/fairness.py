@@ -78,8 +78,7 @@ def fairness_alerts(fairness: Mapping[str, Any], rule: AirRule) -> list[Alert]:
                 rule="adverse_impact_ratio",
                 severity=rule.severity,
                 message=(
-                    f"{name} {group} is approved at {air:.3f} times the rate of {reference}"
-                    f"{noise}"
+                    f"{name} {group} is approved at {air:.3f} times the rate of {reference}{noise}"
                 ),
                 observed=float(air),
                 threshold=f"min {rule.min}" + (f" by more than {rule.z:g} SE" if rule.z else ""),
