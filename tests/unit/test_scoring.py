@@ -261,7 +261,10 @@ def test_a_few_rows_walked_in_numpy_give_xgboosts_margins_to_the_bit(leans, fram
     assert np.array_equal(walked, expected)
     assert np.array_equal(one_by_one, expected[:300].astype(np.float64))
     few = max(1, WALK_BUDGET // (len(model._trees.roots) * model._trees.depth))
-    assert model._trees.walks(few) and not model._trees.walks(few * 3)
+    assert model._trees.walks(design[:few]) and not model._trees.walks(design[: few * 3])
+    too_large = design[:1].copy()
+    too_large[0, 0] = 1e300  # infinite as float32: xgboost's own rule applies
+    assert not model._trees.walks(too_large)
     with_nan = design[:few].copy()
     with_nan[::2, 0] = np.nan  # the default direction of every split on a missing value
     assert np.array_equal(

@@ -287,7 +287,7 @@ class LeanModel:
             # einsum, not BLAS (@): BLAS sums in an order that depends on how many rows
             # come together, so batch and API would differ in the last bit of a PD.
             return np.einsum("ij,j->i", design, self._coef) + self.intercept
-        if self._trees is not None and self._trees.walks(design.shape[0]):
+        if self._trees is not None and self._trees.walks(design):
             out = self._trees.margins(design)  # a few rows: the same bits, a third the time
         else:
             out = self._booster.inplace_predict(design, predict_type="margin")

@@ -135,9 +135,14 @@ class TreeTable:
         rows[rng.random(rows.shape) < 0.1] = np.nan
         return rows
 
-    def walks(self, rows: int) -> bool:
-        """Whether ``rows`` rows are cheaper walked here than scored by xgboost."""
-        return rows * len(self.roots) * max(self.depth, 1) <= WALK_BUDGET
+    def walks(self, design: np.ndarray) -> bool:
+        """Whether the rows of ``design`` are cheaper walked here than scored by xgboost,
+        and are all either a float32 number or missing (an infinite value, or one too
+        large for float32, is left to xgboost's own rule for it)."""
+        if design.shape[0] * len(self.roots) * max(self.depth, 1) > WALK_BUDGET:
+            return False
+        with np.errstate(over="ignore"):
+            return not np.isinf(np.asarray(design, dtype=np.float32)).any()
 
     def margins(self, design: np.ndarray) -> np.ndarray:
         """float32 margins of the rows of ``design``, as the booster's
