@@ -93,6 +93,16 @@ def test_each_request_stores_one_challenger_row_and_the_answer_is_unchanged(
         assert 0 < row["challenger_pd"] < 1 and row["challenger_pd"] != row["champion_pd"]
         assert row["challenger_decision"] in ("review", decide(row["challenger_pd"], policy))
         assert row["challenger_ms"] >= 0
+    # AND each known customer's score is stored beside its shadow row (on Postgres in one
+    # statement), the walk-in's shadow row without one
+    with get_runtime().engine.connect() as conn:
+        stored = conn.execute(
+            select(schema.scores.c.application_id, schema.scores.c.probability_of_default)
+        ).all()
+    scored = dict(stored)
+    for answer in on[:5]:
+        assert scored[answer["application_id"]] == answer["probability_of_default"]
+    assert on[5]["application_id"] not in scored and len(stored) == 2 * 5
 
 
 def test_a_named_challenger_is_used_and_the_champion_never_shadows_itself(
