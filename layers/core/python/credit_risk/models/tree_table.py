@@ -139,15 +139,28 @@ class TreeTable:
         """Whether the rows of ``design`` are cheaper walked here than scored by xgboost,
         and are all either a float32 number or missing (an infinite value, or one too
         large for float32, is left to xgboost's own rule for it)."""
+        return self._walkable(design) is not None
+
+    def margins_if_walked(self, design: np.ndarray) -> np.ndarray | None:
+        """:meth:`margins` of ``design`` when it :meth:`walks`, else None (cast once)."""
+        x = self._walkable(design)
+        return None if x is None else self._walk(x)
+
+    def _walkable(self, design: np.ndarray) -> np.ndarray | None:
+        """``design`` as float32 when :meth:`walks` holds for it, else None."""
         if design.shape[0] * len(self.roots) * max(self.depth, 1) > WALK_BUDGET:
-            return False
+            return None
         with np.errstate(over="ignore"):
-            return not np.isinf(np.asarray(design, dtype=np.float32)).any()
+            x = np.asarray(design, dtype=np.float32)
+        return None if np.isinf(x).any() else x
 
     def margins(self, design: np.ndarray) -> np.ndarray:
         """float32 margins of the rows of ``design``, as the booster's
         ``inplace_predict(predict_type="margin")`` gives them."""
-        x = np.asarray(design, dtype=np.float32)
+        return self._walk(np.asarray(design, dtype=np.float32))
+
+    def _walk(self, x: np.ndarray) -> np.ndarray:
+        """The margins of float32 rows ``x``: every tree at once, one step per level."""
         n = x.shape[0]
         node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
         rows = np.arange(n)[:, None]
