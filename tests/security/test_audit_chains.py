@@ -20,6 +20,7 @@ from credit_risk.db.engine import get_engine, is_postgres
 from credit_risk.db.migrations import migrate
 from credit_risk.errors import TransientError
 from credit_risk.governance.audit import (
+    _QUEUE_KEY,
     GENESIS,
     AuditRecord,
     AuditTrail,
@@ -209,6 +210,42 @@ def test_a_writer_on_another_chain_does_not_wait_for_an_open_append(database_url
     assert rows["r2"]["chain_seq"] == 2 and rows["r2"]["prev_hash"] == rows["r0"]["row_hash"]
 
 
+@pytest.mark.postgres
+def test_an_append_waits_for_its_chains_lock_within_its_one_insert(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the chains' advisory locks are Postgres's; SQLite has its write lock")
+    # GIVEN a writer that knows its chain's head, and another session holding that
+    # chain's advisory lock (with no row of its own in the trail)
+    engine = get_engine(database_url)
+    migrate(engine)
+    trail = AuditTrail(engine, key=KEY, chain=4)
+    trail.record(_record(0))
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_KEY + 4})
+    statements = _Statements(engine)
+    try:
+        # WHEN the writer appends, THEN it waits until the lock is let go
+        done = threading.Event()
+
+        def append() -> None:
+            trail.record(_record(1))
+            done.set()
+
+        writer = threading.Thread(target=append)
+        writer.start()
+        assert not done.wait(1.0)
+        holder.rollback()
+        assert done.wait(10.0)
+        writer.join()
+    finally:
+        holder.close()
+        statements.close()
+    # AND the wait was in its insert: its number, then the insert, no statement of its own
+    assert statements.seen == ["SELECT", "INSERT"]
+    assert [r["request_id"] for r in _chain_rows(engine, 4)] == ["r0", "r1"]
+
+
 def _chain_rows(engine: Engine, chain: int) -> list[dict[str, Any]]:
     return [r for r in AuditTrail(engine, chain=0).rows() if r["chain_id"] == chain_name(chain)]
 
@@ -268,8 +305,9 @@ def test_two_writers_on_one_chain_take_turns_and_the_chain_stays_unbroken(
     assert verify_audit(engine, key=KEY, seals=seals).ok
     # AND an append after a stale head lost its place once and took the next one
     assert stale.count("INSERT") == 12
-    # AND an append after its own committed row does not read the head: one insert
-    assert current.count("INSERT") == 2 and len(current) == (6 if is_postgres(engine) else 4)
+    # AND an append after its own committed row does not read the head: its number and
+    # one insert (which takes the chain's lock itself on Postgres)
+    assert current.count("INSERT") == 2 and len(current) == 4
 
 
 def test_a_rolled_back_append_leaves_the_head_its_writer_appends_after(

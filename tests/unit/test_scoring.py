@@ -120,6 +120,28 @@ def test_unseen_categories_and_missing_values_score_like_the_pipeline(
     assert np.max(np.abs(got - expected)) < 1e-6
 
 
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_one_row_encodes_to_the_bit_as_in_a_batch(leans, holdout, name):
+    # GIVEN holdout rows, the edge rows, and values the one-row path hands on: a blank,
+    # a number as text, a boolean, a value that is a list
+    lean = leans[name]
+    odd = edge_rows()[0]
+    rows = records(holdout.head(500)) + edge_rows()
+    rows += [{**odd, "annual_income": " "}, {**odd, "annual_income": "41000.5"}]
+    rows += [{**odd, "open_accounts": True}]
+    rows += [{**odd, **{f: [1.0] for f in lean.numeric}}]
+    batch = lean.encode_columns(
+        {f: [row.get(f) for row in rows[:-1]] for f in lean.features}, n_rows=len(rows) - 1
+    )
+
+    # WHEN each row is encoded alone, THEN it is the batch's row, bit for bit
+    for i, row in enumerate(rows[:-1]):
+        assert np.array_equal(lean.encode([row]), batch[i : i + 1], equal_nan=True), i
+    # AND a one-element list where a number belongs is taken as the column-wise path takes it
+    alone = lean.encode_columns({f: [rows[-1].get(f)] for f in lean.features}, n_rows=1)
+    assert np.array_equal(lean.encode([rows[-1]]), alone, equal_nan=True)
+
+
 def test_a_thin_file_is_riskier_than_a_strong_bureau_score(leans):
     strong = {**edge_rows()[0], "bureau_score": 800.0}
     thin_file = {**strong, "bureau_score": None}

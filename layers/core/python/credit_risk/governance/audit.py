@@ -20,8 +20,9 @@ checks, in the same statement, that the row it chains to is there with the hash 
 names. (The lock makes writers on one chain take turns: without it the writer that
 appended last, knowing the head, won the next place over and over.) The process remembers
 its chain's head (place, hash, seq) once each append of its own commits, so an append is
-the lock, the next number of the global order (which the caller may draw in its own first
-statement: :attr:`AuditTrail.next_seq`) and one insert, with no read of the head. Only
+the next number of the global order (which the caller may draw in its own first
+statement: :attr:`AuditTrail.next_seq`) and one insert, which takes the lock itself, with
+no read of the head. Only
 when that insert takes no row (another process appended to the chain, or a rolled-back
 append left the remembered head behind) does it read the chain's head and try again.
 Containers on different chains never wait
@@ -69,6 +70,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    true,
     type_coerce,
     union_all,
 )
@@ -169,12 +171,22 @@ def _place_taking_inserts(postgres: bool) -> tuple[Any, Any]:
     taken already, and returns the inserted row's seq otherwise. The second sets
     ``prev_hash`` from the row it chains to, found by its place and hash: when that row is
     not there the value is NULL, which the column refuses, so no row ever chains to a
-    missing one."""
+    missing one. On Postgres the second also takes the chain's advisory lock (``queue``),
+    in the same subquery: when it must wait, it waits there, and then finds its place taken
+    or free as the lock's holder committed it."""
     dialect_insert = postgresql.insert if postgres else sqlite.insert
     place = [_table.c.chain_id, _table.c.chain_seq]
-    after = _table.alias("p")  # short: the driver scans the text on every execution
+    after: Any = _table.alias("p")  # short: the driver scans the text on every execution
+    found_in = after
+    if postgres:
+        # The chain's advisory lock, taken by the insert itself (a statement of its own
+        # cost three round trips with pg8000): the row it chains to is found joined to
+        # the lock, before the insert looks at its place.
+        queue = select(func.pg_advisory_xact_lock(bindparam("queue", type_=BigInteger)).label("l"))
+        found_in = after.join(queue.subquery("q"), true())
     chained_to = (
         select(after.c.row_hash)
+        .select_from(found_in)
         .where(
             after.c.chain_id == bindparam("after_chain"),
             after.c.chain_seq == bindparam("after_place", type_=BigInteger),
@@ -313,13 +325,6 @@ class AuditTrail:
         with self._head_lock:
             head = self._known_head  # (place, hash, seq) of the row to chain to; None: unknown
         drawn = seq
-        if self._postgres:
-            # Appends to one chain take turns behind its advisory lock (held until this
-            # transaction ends). Without it the writer that appended last, knowing the
-            # head, wins the next place again and again over one that lost a place and
-            # must read the head (bench_audit_scale: 16 writers on one chain ran out of
-            # tries).
-            conn.execute(_QUEUE, {"key": _QUEUE_KEY + self.chain_index})
         for _attempt in range(ATTEMPTS):
             if head is None and drawn is None:  # the head and a number, in one statement
                 found = conn.execute(self._head, {"chain": self.chain}).one()
@@ -347,12 +352,22 @@ class AuditTrail:
 
     def _insert(self, conn: Connection, row: dict[str, Any]) -> Any:
         """Insert ``row`` if its place in its chain is free: the inserted seq, or None
-        when another row holds the place (the transaction goes on either way)."""
+        when another row holds the place (the transaction goes on either way).
+
+        On Postgres, appends to one chain take turns behind its advisory lock, held until
+        the transaction ends. Without it the writer that appended last, knowing the head,
+        wins the next place again and again over one that lost a place and must read the
+        head (bench_audit_scale: 16 writers on one chain ran out of tries)."""
+        queue = _QUEUE_KEY + self.chain_index
         if row["chain_seq"] == 1:
+            if self._postgres:  # a chain's first row: once in its life, the lock on its own
+                conn.execute(_QUEUE, {"key": queue})
             return conn.execute(self._insert_first, row).scalar()
         params = {k: v for k, v in row.items() if k != "prev_hash"}
         params |= {"after_chain": row["chain_id"], "after_place": row["chain_seq"] - 1}
         params["after_hash"] = row["prev_hash"]
+        if self._postgres:
+            params["queue"] = queue
         try:
             return conn.execute(self._insert_next, params).scalar()
         except DBAPIError as exc:  # pg8000 names a NOT NULL violation a ProgrammingError

@@ -243,8 +243,37 @@ class LeanModel:
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The design matrix for feature rows (a feature absent from a row is missing)."""
+        if len(rows) == 1 and not self.encodes_itself:  # the API's one row
+            design = self._encode_one(rows[0])
+            if design is not None:
+                return design
         columns = {f: [row.get(f) for row in rows] for f in self.features}
         return self.encode_columns(columns, n_rows=len(rows))
+
+    def _encode_one(self, row: Mapping[str, Any]) -> np.ndarray | None:
+        """:meth:`encode_columns` of one row, the same numbers without a column per
+        feature; None when a numeric value is not one numpy converts (a blank, a wrong
+        type): the column-wise path then converts it, or names it in its error."""
+        try:
+            values = np.array([row.get(f) for f in self.numeric], dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if values.shape != (len(self.numeric),):  # a value that is itself a sequence
+            return None
+        design = np.zeros((1, self.n_columns), dtype=np.float64)
+        if len(values):
+            missing = np.isnan(values)
+            dense = np.where(missing, self._medians, values)
+            if len(self._indicator_idx):
+                dense = np.concatenate([dense, missing[self._indicator_idx].astype(np.float64)])
+            if self.center is not None:
+                dense = (dense - self._center) / self._scale
+            design[0, : len(dense)] = dense
+        for j, name in enumerate(self.categorical):
+            col = self._lookup[j].get(_category_key(row.get(name)))
+            if col is not None:
+                design[0, self._offsets[j] + col] = 1.0
+        return design
 
     def encode_columns(
         self, columns: Mapping[str, Sequence[Any] | np.ndarray], *, n_rows: int | None = None
