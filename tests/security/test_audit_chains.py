@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -192,18 +192,7 @@ def test_a_writer_on_another_chain_does_not_wait_for_an_open_append(database_url
         assert time.monotonic() - started < 2.0
 
         # AND one on the same chain waits for the first to commit (it would chain to it)
-        done = threading.Event()
-
-        def same_chain() -> None:
-            AuditTrail(engine, key=KEY, chain=1).record(_record(2))
-            done.set()
-
-        waiter = threading.Thread(target=same_chain)
-        waiter.start()
-        assert not done.wait(1.0)
-        holder.commit()
-        assert done.wait(10.0)
-        waiter.join()
+        _waits_until(lambda: AuditTrail(engine, key=KEY, chain=1).record(_record(2)), holder.commit)
     finally:
         holder.close()
     rows = {r["request_id"]: r for r in AuditTrail(engine, chain=0).rows()}
@@ -226,24 +215,30 @@ def test_an_append_waits_for_its_chains_lock_within_its_one_insert(database_url:
     statements = _Statements(engine)
     try:
         # WHEN the writer appends, THEN it waits until the lock is let go
-        done = threading.Event()
-
-        def append() -> None:
-            trail.record(_record(1))
-            done.set()
-
-        writer = threading.Thread(target=append)
-        writer.start()
-        assert not done.wait(1.0)
-        holder.rollback()
-        assert done.wait(10.0)
-        writer.join()
+        _waits_until(lambda: trail.record(_record(1)), holder.rollback)
     finally:
         holder.close()
         statements.close()
     # AND the wait was in its insert: its number, then the insert, no statement of its own
     assert statements.seen == ["SELECT", "INSERT"]
     assert [r["request_id"] for r in _chain_rows(engine, 4)] == ["r0", "r1"]
+
+
+def _waits_until(append: Callable[[], Any], release: Callable[[], Any]) -> None:
+    """``append``, run in a thread, is still waiting after a second, and done soon after
+    ``release`` runs."""
+    done = threading.Event()
+
+    def run() -> None:
+        append()
+        done.set()
+
+    writer = threading.Thread(target=run)
+    writer.start()
+    assert not done.wait(1.0)
+    release()
+    assert done.wait(10.0)
+    writer.join()
 
 
 def _chain_rows(engine: Engine, chain: int) -> list[dict[str, Any]]:
