@@ -35,7 +35,7 @@ from credit_risk.contract import Contract
 from credit_risk.data.features import build_feature_row, build_feature_variant_columns
 from credit_risk.data.pseudonymise import pseudonym
 from credit_risk.db import schema
-from credit_risk.db.engine import is_postgres
+from credit_risk.db.engine import DriverStatement, is_postgres
 from credit_risk.decisions.counterfactuals import find_counterfactuals
 from credit_risk.decisions.policy import DecisionPolicy
 from credit_risk.decisions.scoring import (
@@ -172,6 +172,11 @@ class RiskService:
         return is_postgres(self.runtime.engine)
 
     @cached_property
+    def _score_and_shadow(self) -> DriverStatement:
+        columns = [c.name for c in schema.scores.c]
+        return DriverStatement(_INSERT_SCORE_AND_SHADOW, self.runtime.engine, columns=columns)
+
+    @cached_property
     def registry(self) -> Registry:
         return self.runtime.registry
 
@@ -271,7 +276,7 @@ class RiskService:
         score = None if customer_key is None else self._score_row(result, customer_key, now)
         if score is not None and shadow is not None and self._postgres:
             both = {**score, **{f"shadow_{name}": shadow[name] for name in _SHADOW_COLUMNS}}
-            conn.execute(_INSERT_SCORE_AND_SHADOW, both)
+            self._score_and_shadow.execute(conn, both)
         else:
             if score is not None:
                 self.store.save_score(conn, score)

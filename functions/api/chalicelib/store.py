@@ -26,6 +26,7 @@ from sqlalchemy import (
 from credit_risk.contract import Contract
 from credit_risk.data.pseudonymise import erased
 from credit_risk.db import schema
+from credit_risk.db.engine import DriverStatement
 
 
 def _plain(value: Any) -> Any:
@@ -51,7 +52,11 @@ class CustomerStore:
         self.contract = contract
         self.features = schema.features_table(contract, MetaData())
         self.scores = schema.scores
-        self._insert_score = insert(self.scores)  # built once; each row's values bound
+        # Built once, each row's values bound; the request path's two (the read below and
+        # this insert) sent as plain text on Postgres (DriverStatement).
+        self._insert_score = DriverStatement(
+            insert(self.scores), engine, columns=[c.name for c in self.scores.c]
+        )
         spec = contract.applications
         derived = set(contract.derived)
         # What a new application can be rebuilt from: raw features and the other inputs.
@@ -69,7 +74,7 @@ class CustomerStore:
         # Through a short alias: the driver (pg8000) scans the statement's text on every
         # execution, and the table's qualified name before each column would triple it.
         latest = self.features.alias("f")
-        erasures = schema.erasures
+        erasures = schema.erasures.alias("e")
         erased_at = (
             select(erasures.c.erased_at)
             .where(erasures.c.customer_key == bindparam("customer_key"))
@@ -77,7 +82,7 @@ class CustomerStore:
             .label("_erased_at")
         )
         self._also = [value.label(f"_also_{i}") for i, value in enumerate(read_also)]
-        self._select_latest_unless_erased = (
+        self._select_latest_unless_erased = DriverStatement(
             select(
                 latest.c.event_date,
                 *(latest.c[c] for c in self._raw_columns),
@@ -86,7 +91,8 @@ class CustomerStore:
             )
             .where(latest.c.customer_key == bindparam("customer_key"))
             .order_by(latest.c.event_date.desc(), latest.c.application_id.desc())
-            .limit(1)
+            .limit(1),
+            engine,
         )
 
     def latest_application(self, customer_key: str) -> dict[str, Any] | None:
@@ -106,7 +112,7 @@ class CustomerStore:
         statement for a customer on file (the request path's one indexed read), a second
         primary-key read only for one not on file."""
         row = (
-            conn.execute(self._select_latest_unless_erased, {"customer_key": customer_key})
+            self._select_latest_unless_erased.execute(conn, {"customer_key": customer_key})
             .mappings()
             .first()
         )
@@ -166,7 +172,7 @@ class CustomerStore:
 
     def save_score(self, conn: Connection, record: dict[str, Any]) -> None:
         """Insert one ``ml.scores`` row inside the caller's transaction."""
-        conn.execute(self._insert_score, record)
+        self._insert_score.execute(conn, record)
 
 
 class PersonalDataStore:

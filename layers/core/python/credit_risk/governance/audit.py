@@ -79,7 +79,7 @@ from sqlalchemy.exc import DBAPIError
 
 from credit_risk.adapters.observability import logger
 from credit_risk.db import schema
-from credit_risk.db.engine import is_postgres
+from credit_risk.db.engine import DriverStatement, is_postgres
 from credit_risk.errors import NotFoundError, TransientError
 from credit_risk.governance.seal import (
     LEGACY_CHAIN,
@@ -284,7 +284,12 @@ class AuditTrail:
             .order_by(newest)
             .limit(1)
         )
-        self._insert_first, self._insert_next = _place_taking_inserts(self._postgres)
+        first, after_another = _place_taking_inserts(self._postgres)
+        columns = [c.name for c in _table.c]
+        self._insert_first = DriverStatement(first, engine, columns=columns)
+        self._insert_next = DriverStatement(
+            after_another, engine, columns=[c for c in columns if c != "prev_hash"]
+        )
 
     def append(
         self,
@@ -362,14 +367,14 @@ class AuditTrail:
         if row["chain_seq"] == 1:
             if self._postgres:  # a chain's first row: once in its life, the lock on its own
                 conn.execute(_QUEUE, {"key": queue})
-            return conn.execute(self._insert_first, row).scalar()
+            return self._insert_first.execute(conn, row).scalar()
         params = {k: v for k, v in row.items() if k != "prev_hash"}
         params |= {"after_chain": row["chain_id"], "after_place": row["chain_seq"] - 1}
         params["after_hash"] = row["prev_hash"]
         if self._postgres:
             params["queue"] = queue
         try:
-            return conn.execute(self._insert_next, params).scalar()
+            return self._insert_next.execute(conn, params).scalar()
         except DBAPIError as exc:  # pg8000 names a NOT NULL violation a ProgrammingError
             # The row it chains to is not there with that hash (a NULL prev_hash): the
             # head this process knew was never committed, or the rows were lost. Nothing
