@@ -337,8 +337,7 @@ def _challenge_stack(
             failures.append(f"{on_folds}, not significant at {alpha:g} ({seen})")
         elif holdout["difference"] < 0 and holdout["p_value"] < alpha:
             failures.append(
-                f"{on_folds}, but {seen} against {other.name}: significantly worse on the "
-                f"holdout at {alpha:g}"
+                f"{on_folds}, but {seen}: significantly worse on the holdout at {alpha:g}"
             )
         else:
             passed.append(f"{on_folds}; {seen}")
