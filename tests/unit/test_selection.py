@@ -150,7 +150,8 @@ def test_a_stack_better_on_every_fold_is_promoted_though_the_holdout_test_is_not
     assert tests["holdout"]["difference"] > 0 and tests["holdout"]["p_value"] >= 0.05
     assert tests["cv"]["p_value"] < 0.05 and tests["cv"]["df"] == FOLDS * REPEATS - 1
     assert tests["cv"]["difference"] == pytest.approx(float(np.mean(margin)))
-    assert "corrected t = " in step["reason"] and "df 11" in step["reason"]
+    assert "on 3 folds x 4 repeats, corrected t = " in step["reason"]
+    assert "df 11" in step["reason"]
 
 
 def test_a_stack_whose_fold_differences_are_noise_is_refused() -> None:

@@ -330,8 +330,9 @@ def _challenge_stack(
             )
             continue
         on_folds = (
-            f"CV AUC {cv['difference']:+.4f} against {other.name} over {cv['n']} folds x "
-            f"repeats, corrected {_t_text(cv)}, df {cv['df']}, p = {cv['p_value']:.3f}"
+            f"CV AUC {cv['difference']:+.4f} against {other.name} on {stack.cv_folds} folds "
+            f"x {cv['n'] // stack.cv_folds} repeats, corrected {_t_text(cv)}, df {cv['df']}, "
+            f"p = {cv['p_value']:.3f}"
         )
         if cv["difference"] <= 0 or cv["p_value"] >= alpha:
             failures.append(f"{on_folds}, not significant at {alpha:g} ({seen})")
