@@ -736,11 +736,14 @@ def _cv_auc(metrics: dict[str, Any]) -> str:
 
 
 def _print_selection(version: str, selection: Any) -> None:
-    """How the champion's training run chose it: every candidate's CV AUC and holdout AUC
-    with its 95% CI, then the rule's steps and the holdout's confirmation."""
+    """How the champion's training run chose it: the rule, every candidate's CV AUC and
+    holdout AUC with its 95% CI, then the rule's steps (each with its tests' figures) and
+    the holdout's confirmation."""
     if not isinstance(selection, dict):
         return
     print(f"\nselection of {version} (alpha {selection.get('alpha')}):")
+    if selection.get("rule"):
+        print(f"  rule: {selection['rule']}")
     for r in selection.get("ranking") or []:
         low, high = r.get("holdout_auc_ci95") or (float("nan"), float("nan"))
         print(

@@ -26,7 +26,10 @@ stratified holdout and its own fits), prints one line per run, and reports the m
 the runs, with each difference's standard error across them. Prints progress, then one
 JSON object: ``champion_auc``, ``blend_auc``, ``champion_brier``, ``blend_brier`` (means
 when there are several runs) and their differences; with several runs also ``runs``,
-every run's figures and each candidate's holdout AUC and Brier.
+every run's figures and each candidate's holdout AUC and Brier. Each run also gives
+``stack_tests``: whether the stack was chosen, and against each opponent the corrected
+CV t-test's mean fold AUC difference and p-value and the holdout DeLong difference and
+p-value.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from xgboost import XGBClassifier  # noqa: E402
 
 from credit_risk.contract import Contract  # noqa: E402
 from credit_risk.data.reading import read_raw  # noqa: E402
+from credit_risk.models.training.config import STACK_NAME  # noqa: E402
+from credit_risk.models.training.selection import Selection  # noqa: E402
 from credit_risk.models.training.trainer import train_candidates  # noqa: E402
 from credit_risk_local.contracts import draft, prepared  # noqa: E402
 from credit_risk_local.offline import load_validated, training_data  # noqa: E402
@@ -198,10 +203,33 @@ def one_run(
     }
     out["auc_minus_blend"] = round(out["champion_auc"] - out["blend_auc"], 4)
     out["brier_ratio_to_blend"] = round(out["champion_brier"] / out["blend_brier"], 3)
+    out["stack_tests"] = stack_tests(result.selection)
     out["candidates"] = {
         name: {"auc": round(c.metrics["auc"], 4), "brier": round(c.metrics["brier"], 4)}
         for name, c in result.candidates.items()
     }
+    return out
+
+
+def stack_tests(selection: Selection | None) -> dict[str, Any] | None:
+    """The stack's selection tests against each opponent, rounded: the corrected CV
+    t-test's mean fold difference and p-value, the holdout DeLong difference and p-value."""
+    step = (
+        next((s for s in selection.steps if s["candidate"] == STACK_NAME), None)
+        if selection
+        else None
+    )
+    if step is None:
+        return None
+    out: dict[str, Any] = {"chosen": step["chosen"]}
+    for name, test in step["tests"].items():
+        cv, holdout = test.get("cv"), test.get("holdout") or {}
+        out[name] = {
+            "cv_diff": round(cv["difference"], 4) if cv else None,
+            "cv_p": round(cv["p_value"], 3) if cv else None,
+            "holdout_diff": round(holdout.get("difference", float("nan")), 4),
+            "holdout_p": round(holdout.get("p_value", float("nan")), 3),
+        }
     return out
 
 

@@ -203,6 +203,10 @@ def test_the_evaluate_step_fits_the_stack_and_selects_by_cv_auc(
     assert set(ranked) == {"logistic_regression", "random_forest", "xgboost", "stack"}
     step = next(s for s in selection["steps"] if s["candidate"] == "stack")
     assert step["chosen"] == (champion.candidate == "stack")
+    # AND the stack was tested on the CV folds against each opponent, which needs the
+    # per-fold AUCs the fanned-out candidates and the stack stored in their metrics
+    assert step["tests"] and all(t["cv"] is not None for t in step["tests"].values())
+    assert all(t["cv"]["df"] == t["cv"]["n"] - 1 >= 1 for t in step["tests"].values())
     s3 = cloud.client("s3")
     keys = [
         o["Key"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from credit_risk.contract import Contract, load_contract
 from credit_risk.data.etl import application_features
@@ -24,7 +26,12 @@ from credit_risk.decisions.scoring import LoadedModel, decide_rows
 from credit_risk.models.lean import LeanModel, StackedLeanModel
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.pipelines import CalibratedModel
-from credit_risk.models.training.stacking import StackedModel, fit_stack_weights
+from credit_risk.models.training.stacking import (
+    StackedModel,
+    cv_splits,
+    fit_stack,
+    fit_stack_weights,
+)
 from credit_risk.models.training.trainer import TrainingResult, train_candidates
 from credit_risk.models.versions import ModelVersion
 
@@ -104,7 +111,8 @@ def test_the_stack_is_trained_from_out_of_fold_margins_and_offered_to_selection(
     stack = result.candidates["stack"]
 
     # THEN it combines every single candidate with non-negative weights, its CV AUC is
-    # cross-fitted, and the selection took it into account with a DeLong test
+    # cross-fitted, and the selection took it into account with the corrected t-test on
+    # the folds and the holdout DeLong test as a veto
     assert isinstance(stack.model, StackedModel)
     assert list(stack.model.members) == ["logistic_regression", "random_forest", "xgboost"]
     assert (stack.model.weights >= 0).all() and stack.model.weights.sum() > 0
@@ -113,10 +121,62 @@ def test_the_stack_is_trained_from_out_of_fold_margins_and_offered_to_selection(
     assert result.selection is not None
     step = next(s for s in result.selection.steps if s["candidate"] == "stack")
     alpha = result.selection.alpha
-    significant = all(t["difference"] > 0 and t["p_value"] < alpha for t in step["tests"].values())
-    assert step["chosen"] == (significant and len(step["tests"]) == len(step["against"]))
+    n_folds = stack.metrics["cv"]["folds"] * stack.metrics["cv"]["repeats"]
+    assert step["tests"].keys() == set(step["against"])
+
+    def passes(test: dict[str, Any]) -> bool:
+        cv, holdout = test["cv"], test["holdout"]
+        assert cv["df"] == n_folds - 1
+        vetoed = holdout["difference"] < 0 and holdout["p_value"] < alpha
+        return cv["difference"] > 0 and cv["p_value"] < alpha and not vetoed
+
+    assert step["chosen"] == all(passes(t) for t in step["tests"].values())
     assert (result.best == "stack") == step["chosen"]
     assert result.champion.metrics["selection"]["champion"] == result.best
+
+
+def test_every_candidate_and_the_stack_are_scored_on_the_same_folds(
+    contract: Contract, result: TrainingResult
+) -> None:
+    # GIVEN the training part's outcomes and the folds the stack is cross-fitted on
+    data = generate(3000, seed=5, as_of="2025-01-01")
+    y_tr = data.outcomes["defaulted"].to_numpy().astype(np.int64)[result.split.train]
+    cv = result.candidates["stack"].metrics["cv"]
+    splits = cv_splits(y_tr, cv["folds"], cv["repeats"], seed=5)
+
+    # THEN each candidate's per-fold AUC, which the stack's fold test pairs, is the AUC of
+    # its out-of-fold margins on those folds' rows, the stack's included
+    for name, candidate in result.candidates.items():
+        assert candidate.oof_margins is not None
+        recomputed = [
+            roc_auc_score(y_tr[valid], candidate.oof_margins[k // cv["folds"], valid])
+            for k, (_, valid) in enumerate(splits)
+        ]
+        per_fold = candidate.metrics["cv"]["search_auc"]["per_fold"]
+        assert per_fold == pytest.approx(recomputed, abs=1e-12), name
+
+
+def test_the_stacks_fold_margins_never_saw_the_folds_labels() -> None:
+    # GIVEN members' out-of-fold margins and 3 folds x 2 repeats
+    rng = np.random.default_rng(3)
+    y = (rng.random(600) < 0.3).astype(np.int64)
+    oof = {
+        "a": np.stack([1.5 * y + rng.normal(size=600) for _ in range(2)]),
+        "b": np.stack([0.8 * y + rng.normal(size=600) for _ in range(2)]),
+    }
+    splits = cv_splits(y, 3, 2, seed=1)
+    fit = fit_stack(oof, y, splits, 3)
+
+    # WHEN the labels of one fold's rows are flipped
+    _, valid = splits[4]
+    flipped = y.copy()
+    flipped[valid] = 1 - flipped[valid]
+    refit = fit_stack(oof, flipped, splits, 3)
+
+    # THEN the stack's margins on that fold are unchanged: its weights there were fitted
+    # on the other folds' rows only (cross-fitted), so its fold AUC is out of fold
+    assert np.array_equal(refit.oof_margins[1, valid], fit.oof_margins[1, valid])
+    assert not np.array_equal(refit.oof_margins[1], fit.oof_margins[1])
 
 
 def test_weights_are_non_negative_even_when_a_member_is_anti_informative() -> None:

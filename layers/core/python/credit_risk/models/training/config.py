@@ -215,8 +215,9 @@ class SelectionSettings(BaseModel):
         default=0.05,
         gt=0,
         lt=1,
-        description="Significance level of the holdout DeLong test a more complex "
-        "candidate must pass to replace a simpler one.",
+        description="Significance level of the holdout DeLong test a more complex single "
+        "candidate must pass to replace a simpler one, and of the stack's tests (the "
+        "corrected resampled t-test on the CV folds; the holdout DeLong veto).",
     )
 
 

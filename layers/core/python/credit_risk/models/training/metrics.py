@@ -180,6 +180,49 @@ def paired_auc_test(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, fl
     return {"difference": difference, "z": float(z), "p_value": float(2 * norm.sf(abs(z)))}
 
 
+def corrected_resampled_t_test(
+    differences: Sequence[float] | np.ndarray, test_train_ratio: float
+) -> dict[str, Any]:
+    """Nadeau and Bengio's (2003) corrected resampled t-test of paired per-fold score
+    differences, in its repeated k-fold form (Bouckaert and Frank, 2004): the mean
+    difference, its t statistic, the degrees of freedom and the two-sided p-value.
+
+    ``differences`` holds one difference per fold x repeat, both models scored on the
+    same fold's rows; ``test_train_ratio`` is a fold's validation rows over its training
+    rows (``1 / (k - 1)`` for k folds). The variance of the mean is
+    ``(1 / (k r) + test_train_ratio) * var(d)``, not ``var(d) / (k r)``: the second term
+    stands for the correlation between folds whose training sets overlap, which the plain
+    t-test ignores (and so gives p-values far too small). When every fold differs by the
+    same amount the variance is zero: ``t`` is then None (JSON has no infinity) and the
+    p-value 0 (1 when that amount is zero)."""
+    from scipy.stats import t as student
+
+    d = np.asarray(differences, dtype=np.float64).reshape(-1)
+    n = len(d)
+    if n < 2:
+        raise ValueError("the corrected t-test needs at least two fold differences")
+    if test_train_ratio < 0:
+        raise ValueError("test_train_ratio must not be negative")
+    mean = float(np.mean(d))
+    variance = float(np.var(d, ddof=1)) * (1.0 / n + test_train_ratio)
+    df = n - 1
+    t_stat: float | None
+    if variance <= 0:
+        t_stat = 0.0 if mean == 0 else None
+        p_value = 1.0 if mean == 0 else 0.0
+    else:
+        t_stat = mean / float(np.sqrt(variance))
+        p_value = float(2 * student.sf(abs(t_stat), df))
+    return {
+        "difference": mean,
+        "t": t_stat,
+        "df": df,
+        "p_value": p_value,
+        "n": n,
+        "test_train_ratio": float(test_train_ratio),
+    }
+
+
 def evaluate(y: np.ndarray, pd: np.ndarray, cutoff: float) -> dict[str, Any]:
     """Every holdout figure: headline metrics with the AUC's 95% confidence interval,
     confusion, calibration, ROC, distribution."""

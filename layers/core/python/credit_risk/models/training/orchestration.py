@@ -47,7 +47,12 @@ from credit_risk.models.training.candidate import FittedCandidate
 from credit_risk.models.training.config import STACK_NAME, TrainingConfig, load_training_config
 from credit_risk.models.training.export import to_lean
 from credit_risk.models.training.metrics import ranking_metrics
-from credit_risk.models.training.selection import Contender, Selection, select_champion
+from credit_risk.models.training.selection import (
+    Contender,
+    Selection,
+    fold_aucs,
+    select_champion,
+)
 from credit_risk.models.training.stacking import stacked_candidate
 from credit_risk.models.training.trainer import (
     FoldResult,
@@ -674,6 +679,7 @@ def select_from_runs(
                 cv_auc_std=float(search_auc["std"]),
                 holdout_pd=LeanModel.from_bytes(body).predict_columns(columns),
                 stack=name == STACK_NAME,
+                **fold_aucs(summary["metrics"]),
             )
         )
     selection = select_champion(contenders, y_ho, alpha=config.selection.alpha)

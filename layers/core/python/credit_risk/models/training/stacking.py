@@ -9,8 +9,10 @@ refitted on the other folds' rows and applied to the fold's rows (cross-fitting)
 rows the stack is scored on never taught it its weights.
 
 The stack is offered to the champion selection (:mod:`.selection`) like any candidate, but
-with the highest complexity: it is chosen only when it beats the best single candidate
-significantly. Its serving form is :class:`credit_risk.models.lean.StackedLeanModel`.
+with the highest complexity: it is chosen only when it beats the incumbent and the best
+single candidate significantly by a corrected resampled t-test on these same folds' AUCs
+(its ``search_auc.per_fold``), and the holdout does not find it significantly worse.
+Its serving form is :class:`credit_risk.models.lean.StackedLeanModel`.
 
 Pure code: no boto3, no SQLAlchemy.
 """
@@ -186,7 +188,12 @@ def stack_metrics(
             "folds": folds,
             "repeats": repeats,
             **stack_cv_metrics(fit, y_tr, splits, folds, cutoff),
-            "search_auc": {"mean": fit.auc_mean, "std": fit.auc_std, "n": len(fit.fold_auc)},
+            "search_auc": {
+                "mean": fit.auc_mean,
+                "std": fit.auc_std,
+                "n": len(fit.fold_auc),
+                "per_fold": list(fit.fold_auc),
+            },
         },
         "stack": {
             "members": list(fit.names),

@@ -19,7 +19,9 @@ The champion is chosen by repeated-CV AUC, the simplest first, with a paired DeL
 the holdout before a more complex candidate replaces a simpler one (see
 :mod:`credit_risk.models.training.selection`); a stacked candidate of the others'
 out-of-fold margins (:mod:`credit_risk.models.training.stacking`) competes last, when the
-config has a ``stack``.
+config has a ``stack``, tested by a corrected resampled t-test on every candidate's
+per-fold AUCs (``cv.search_auc.per_fold``, the same folds for all) with the holdout as a
+veto.
 
 Why the random forest is ``xgboost.XGBRFClassifier``
     It is a genuine random forest: one round of many parallel, deep trees, each grown on a
@@ -72,7 +74,12 @@ from credit_risk.models.training.pipelines import (
     raw_margin,
 )
 from credit_risk.models.training.scorecard import is_scorecard, scorecard_summary
-from credit_risk.models.training.selection import Contender, Selection, select_champion
+from credit_risk.models.training.selection import (
+    Contender,
+    Selection,
+    fold_aucs,
+    select_champion,
+)
 from credit_risk.models.training.stacking import StackedModel, stacked_candidate
 
 Progress = Callable[[str], None]
@@ -210,7 +217,8 @@ def choose_best(
 ) -> Selection:
     """The champion by the selection rule (:mod:`.selection`): repeated-CV AUC, the
     simplest first, a holdout DeLong test at ``config.selection.alpha`` before a more
-    complex candidate (or the stack) replaces a simpler one."""
+    complex candidate replaces a simpler one, and for the stack a corrected resampled
+    t-test on the CV folds with the holdout as a veto."""
     items = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates)
     if not items:
         raise InsufficientDataError("no candidate was trained")
@@ -222,6 +230,7 @@ def choose_best(
             cv_auc_std=float(c.metrics["cv"]["search_auc"]["std"]),
             holdout_pd=c.model.predict_proba(X_holdout)[:, 1],
             stack=c.estimator == STACK_NAME,
+            **fold_aucs(c.metrics),
         )
         for c in items
     ]
@@ -783,7 +792,12 @@ def _search_auc(
     but isotonic calibration is a step function, and loans whose margins fall in one step
     share one PD. AUC counts a tie as half right, so the calibrated AUC is lower by the
     pairs it tied; the ranking the search chose is the same."""
-    search = {"mean": run.auc_mean, "std": run.auc_std, "n": len(run.fold_auc)}
+    search = {
+        "mean": run.auc_mean,
+        "std": run.auc_std,
+        "n": len(run.fold_auc),
+        "per_fold": list(run.fold_auc),
+    }
     calibrated = cv_metrics.get("auc", {}).get("mean")
     out: dict[str, Any] = {"search_auc": search}
     if calibrated is not None and abs(float(calibrated) - run.auc_mean) >= 5e-5:
