@@ -173,9 +173,9 @@ class DriverStatement:
 
     pg8000 scans each statement's text in Python on every execution, and SQLAlchemy renders
     a cast after every value for it (``%s::VARCHAR``, ``%s::TIMESTAMP WITH TIME ZONE``),
-    which made the request's audit insert 40% longer than the same insert without them
-    (the server takes each value as the column or function it meets wants, as for any
-    driver that sends untyped text). Compiled here once, the statement also skips
+    which made the request's audit insert 687 characters against 503 without them. pg8000
+    sends every value untyped, so the server gives each the type its place in the
+    statement wants (a column, a function's argument). Compiled here once, it also skips
     SQLAlchemy's per-execution cache look-up. Values go through the statement's own bind
     processors; results come back as the driver gives them, so it is for statements whose
     result columns need no processing on Postgres (numbers, text, dates and timestamps).
