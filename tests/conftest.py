@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -33,6 +34,24 @@ def _postgres_available() -> str | None:
 
 
 _PG_PROBLEM = _postgres_available()
+
+
+RETRY_WAIT_SCALE = 0.05
+"""How much of an ASL ``Retry`` wait the tests sit through (moto's engine sleeps it)."""
+
+
+@pytest.fixture(autouse=True)
+def _short_asl_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's Step Functions engine sleeps each ``Retry``'s IntervalSeconds x BackoffRate
+    for real (1 s, then 2 s, ...). The attempts, their order and their errors are the
+    ASL's still; only the wall time between them is a twentieth, which keeps the suite
+    within its time."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    sleep = retrier_decl.time.sleep
+    monkeypatch.setattr(
+        retrier_decl, "time", SimpleNamespace(sleep=lambda s: sleep(s * RETRY_WAIT_SCALE))
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

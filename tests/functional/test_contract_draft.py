@@ -161,5 +161,6 @@ def test_a_research_file_without_ids_or_dates_is_prepared_and_trains(
     assert "row_id, application_date added" in capsys.readouterr().out
     assert cli.main(["contract", "check", str(contract), str(ready)]) == 0
     train = ["train", "--applications", str(ready), "--outcomes", str(ready)]
-    assert cli.main([*train, "--contract", str(contract)]) == 0
+    fast = Path(__file__).resolve().parents[1] / "fixtures" / "fast_models.yaml"
+    assert cli.main([*train, "--contract", str(contract), "--config", str(fast)]) == 0
     assert "champion by repeated-CV AUC" in capsys.readouterr().out
