@@ -173,8 +173,7 @@ class RiskService:
 
     @cached_property
     def _score_and_shadow(self) -> DriverStatement:
-        columns = [c.name for c in schema.scores.c]
-        return DriverStatement(_INSERT_SCORE_AND_SHADOW, self.runtime.engine, columns=columns)
+        return DriverStatement(_INSERT_SCORE_AND_SHADOW, self.runtime.engine)
 
     @cached_property
     def registry(self) -> Registry:

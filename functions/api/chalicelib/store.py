@@ -54,9 +54,7 @@ class CustomerStore:
         self.scores = schema.scores
         # Built once, each row's values bound; the request path's two (the read below and
         # this insert) sent as plain text on Postgres (DriverStatement).
-        self._insert_score = DriverStatement(
-            insert(self.scores), engine, columns=[c.name for c in self.scores.c]
-        )
+        self._insert_score = DriverStatement(insert(self.scores), engine)
         spec = contract.applications
         derived = set(contract.derived)
         # What a new application can be rebuilt from: raw features and the other inputs.

@@ -187,7 +187,9 @@ class DriverStatement:
         self, statement: Any, engine: Engine, *, columns: Sequence[str] | None = None
     ) -> None:
         """``columns``: an insert's columns that each execution gives values for (as
-        SQLAlchemy takes them from an execution's parameters)."""
+        SQLAlchemy takes them from an execution's parameters); needed only when the
+        insert sets some itself (``.values(...)``), since then it is compiled with those
+        alone. Without ``.values`` an insert is compiled with every column of its table."""
         self.statement = statement
         self._compiled: Any = None
         if is_postgres(engine):

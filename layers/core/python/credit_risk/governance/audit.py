@@ -285,11 +285,10 @@ class AuditTrail:
             .limit(1)
         )
         first, after_another = _place_taking_inserts(self._postgres)
-        columns = [c.name for c in _table.c]
-        self._insert_first = DriverStatement(first, engine, columns=columns)
-        self._insert_next = DriverStatement(
-            after_another, engine, columns=[c for c in columns if c != "prev_hash"]
-        )
+        self._insert_first = DriverStatement(first, engine)
+        # Its prev_hash is the statement's own subquery; every other column is bound.
+        bound = [c.name for c in _table.c if c.name != "prev_hash"]
+        self._insert_next = DriverStatement(after_another, engine, columns=bound)
 
     def append(
         self,

@@ -262,13 +262,8 @@ class LeanModel:
             return None
         design = np.zeros((1, self.n_columns), dtype=np.float64)
         if len(values):
-            missing = np.isnan(values)
-            dense = np.where(missing, self._medians, values)
-            if len(self._indicator_idx):
-                dense = np.concatenate([dense, missing[self._indicator_idx].astype(np.float64)])
-            if self.center is not None:
-                dense = (dense - self._center) / self._scale
-            design[0, : len(dense)] = dense
+            dense = self._numeric_block(values.reshape(1, -1))
+            design[:, : dense.shape[1]] = dense
         for j, name in enumerate(self.categorical):
             col = self._lookup[j].get(_category_key(row.get(name)))
             if col is not None:
@@ -292,12 +287,7 @@ class LeanModel:
             values = np.empty((n, k), dtype=np.float64)
             for j, name in enumerate(self.numeric):
                 values[:, j] = _as_float(name, columns.get(name), n)
-            missing = np.isnan(values)
-            dense = np.where(missing, self._medians, values)
-            if len(self._indicator_idx):
-                dense = np.hstack([dense, missing[:, self._indicator_idx].astype(np.float64)])
-            if self.center is not None:
-                dense = (dense - self._center) / self._scale
+            dense = self._numeric_block(values)
             design[:, : dense.shape[1]] = dense
         for j, name in enumerate(self.categorical):
             lookup, offset = self._lookup[j], self._offsets[j]
@@ -307,6 +297,18 @@ class LeanModel:
                 if col is not None:
                     design[i, offset + col] = 1.0
         return design
+
+    def _numeric_block(self, values: np.ndarray) -> np.ndarray:
+        """The numeric part of the design for values shaped ``(rows, numeric)`` (NaN where
+        missing): medians for missing values, the missing indicators, standardised when
+        the model is."""
+        missing = np.isnan(values)
+        dense = np.where(missing, self._medians, values)
+        if len(self._indicator_idx):
+            dense = np.hstack([dense, missing[:, self._indicator_idx].astype(np.float64)])
+        if self.center is not None:
+            dense = (dense - self._center) / self._scale
+        return dense
 
     # --- scoring ---------------------------------------------------------------------
 

@@ -180,6 +180,18 @@ def paired_auc_test(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict[str, fl
     return {"difference": difference, "z": float(z), "p_value": float(2 * norm.sf(abs(z)))}
 
 
+def search_auc(fold_auc: Sequence[float]) -> dict[str, Any]:
+    """A candidate's AUC over its CV folds x repeats, as ``metrics["cv"]["search_auc"]``
+    keeps it: mean, standard deviation, count and each fold's AUC (in the folds' shared
+    order, which the stack's paired test needs)."""
+    return {
+        "mean": float(np.mean(fold_auc)),
+        "std": float(np.std(fold_auc)),
+        "n": len(fold_auc),
+        "per_fold": [float(a) for a in fold_auc],
+    }
+
+
 def corrected_resampled_t_test(
     differences: Sequence[float] | np.ndarray, test_train_ratio: float
 ) -> dict[str, Any]:

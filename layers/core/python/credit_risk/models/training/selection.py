@@ -233,13 +233,7 @@ def _challenge(
 ) -> Contender:
     """The challenger when it beats every one of ``against`` by CV AUC and significantly on
     the holdout, else the incumbent; the step and its reason appended to ``steps``."""
-    step: dict[str, Any] = {
-        "step": "challenge",
-        "candidate": challenger.name,
-        "complexity": challenger.complexity,
-        "against": [a.name for a in against],
-        "tests": {},
-    }
+    step = _step(challenger, against)
     failures = []
     for other in against:
         if challenger.cv_auc <= other.cv_auc:
@@ -255,25 +249,56 @@ def _challenge(
                 f"holdout AUC {test['difference']:+.4f} against {other.name}, DeLong "
                 f"p = {test['p_value']:.3f}, not significant at {alpha:g}"
             )
-    names = " and ".join(a.name for a in against)
-    if failures:
-        step["chosen"] = False
+    detail = ", ".join(
+        f"{n}: {t['difference']:+.4f}, p = {t['p_value']:.3f}" for n, t in step["tests"].items()
+    )
+    because = (
+        f"higher CV AUC {challenger.cv_auc:.4f} and significantly higher holdout AUC ({detail})"
+    )
+    return _verdict(step, steps, challenger, incumbent, failures, because)
+
+
+def _step(
+    challenger: Contender, against: Sequence[Contender], test: str | None = None
+) -> dict[str, Any]:
+    """A challenge step as ``metrics["selection"]`` keeps it, before its tests' figures."""
+    step: dict[str, Any] = {
+        "step": "challenge",
+        "candidate": challenger.name,
+        "complexity": challenger.complexity,
+        "against": [a.name for a in against],
+    }
+    if test is not None:
+        step["test"] = test
+    step["tests"] = {}
+    return step
+
+
+def _verdict(
+    step: dict[str, Any],
+    steps: list[dict[str, Any]],
+    challenger: Contender,
+    incumbent: Contender,
+    failures: Sequence[str],
+    because: str,
+) -> Contender:
+    """Close ``step`` (appended to ``steps``): the incumbent kept for ``failures``, or,
+    when there are none, the challenger chosen ``because``; the one that won."""
+    kept = bool(failures)
+    step["chosen"] = not kept
+    if kept:
         step["reason"] = (
             f"keep {incumbent.name} over {challenger.name} (complexity "
             f"{challenger.complexity}): " + "; ".join(failures)
         )
-        steps.append(step)
-        return incumbent
-    detail = ", ".join(
-        f"{n}: {t['difference']:+.4f}, p = {t['p_value']:.3f}" for n, t in step["tests"].items()
-    )
-    step["chosen"] = True
-    step["reason"] = (
-        f"choose {challenger.name} (complexity {challenger.complexity}) over {names}: higher "
-        f"CV AUC {challenger.cv_auc:.4f} and significantly higher holdout AUC ({detail})"
-    )
+    else:
+        names = " and ".join(step["against"])
+        step["reason"] = (
+            f"choose {challenger.name} (complexity {challenger.complexity}) over {names}: "
+            + because
+        )
     steps.append(step)
-    return challenger
+    return incumbent if kept else challenger
 
 
 def _t_text(test: dict[str, Any]) -> str:
@@ -304,14 +329,9 @@ def _challenge_stack(
     the CV folds finds it higher at ``alpha`` and the holdout DeLong test does not find it
     lower; else the incumbent. The step, each test's figures and the reason are appended
     to ``steps``."""
-    step: dict[str, Any] = {
-        "step": "challenge",
-        "candidate": stack.name,
-        "complexity": stack.complexity,
-        "against": [a.name for a in against],
-        "test": "corrected resampled t-test on the CV folds; holdout DeLong as a veto",
-        "tests": {},
-    }
+    step = _step(
+        stack, against, "corrected resampled t-test on the CV folds; holdout DeLong as a veto"
+    )
     failures, passed = [], []
     for other in against:
         cv = _fold_test(stack, other)
@@ -342,20 +362,8 @@ def _challenge_stack(
             )
         else:
             passed.append(f"{on_folds}; {seen}")
-    names = " and ".join(a.name for a in against)
-    if failures:
-        step["chosen"] = False
-        step["reason"] = (
-            f"keep {incumbent.name} over {stack.name} (complexity {stack.complexity}): "
-            + "; ".join(failures)
-        )
-        steps.append(step)
-        return incumbent
-    step["chosen"] = True
-    step["reason"] = (
-        f"choose {stack.name} (complexity {stack.complexity}) over {names}: significantly "
-        f"higher CV AUC by the corrected resampled t-test at {alpha:g}, and the holdout "
-        f"does not find it significantly worse (" + "; ".join(passed) + ")"
+    because = (
+        f"significantly higher CV AUC by the corrected resampled t-test at {alpha:g}, and "
+        "the holdout does not find it significantly worse (" + "; ".join(passed) + ")"
     )
-    steps.append(step)
-    return stack
+    return _verdict(step, steps, stack, incumbent, failures, because)

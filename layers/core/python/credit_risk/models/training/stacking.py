@@ -188,12 +188,7 @@ def stack_metrics(
             "folds": folds,
             "repeats": repeats,
             **stack_cv_metrics(fit, y_tr, splits, folds, cutoff),
-            "search_auc": {
-                "mean": fit.auc_mean,
-                "std": fit.auc_std,
-                "n": len(fit.fold_auc),
-                "per_fold": list(fit.fold_auc),
-            },
+            "search_auc": m.search_auc(fit.fold_auc),
         },
         "stack": {
             "members": list(fit.names),

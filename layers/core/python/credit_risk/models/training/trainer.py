@@ -792,12 +792,7 @@ def _search_auc(
     but isotonic calibration is a step function, and loans whose margins fall in one step
     share one PD. AUC counts a tie as half right, so the calibrated AUC is lower by the
     pairs it tied; the ranking the search chose is the same."""
-    search = {
-        "mean": run.auc_mean,
-        "std": run.auc_std,
-        "n": len(run.fold_auc),
-        "per_fold": list(run.fold_auc),
-    }
+    search = m.search_auc(run.fold_auc)
     calibrated = cv_metrics.get("auc", {}).get("mean")
     out: dict[str, Any] = {"search_auc": search}
     if calibrated is not None and abs(float(calibrated) - run.auc_mean) >= 5e-5:
